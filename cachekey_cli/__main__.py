@@ -1,0 +1,8 @@
+"""Allow ``python -m cachekey_cli``."""
+
+from __future__ import annotations
+
+from cachekey_cli.cli import main
+
+if __name__ == "__main__":
+    main()

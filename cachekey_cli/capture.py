@@ -1,0 +1,107 @@
+"""Capture the graph(s) Dynamo hands to a torch.compile backend.
+
+The backend records each GraphModule and returns a stand-in that produces
+empty tensors of the recorded output metadata, so weights never take part in
+real compute (an 8B-shaped model with never-written weights traces cheaply).
+Example inputs for every piece later come from ``meta["example_value"]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.fx
+
+from cachekey_cli import torchapi
+from cachekey_cli.errors import InputError, InternalError
+from cachekey_cli.loader import LoadedModel, _one_line
+
+
+@dataclass(frozen=True)
+class Captured:
+    index: int
+    gm: torch.fx.GraphModule
+    break_reason: str | None
+    break_location: str | None
+
+
+def _stand_in(gm: torch.fx.GraphModule) -> Callable[..., Any]:
+    """Outputs of the right shape, dtype and stride, without running the graph."""
+    out_node = next(n for n in reversed(gm.graph.nodes) if n.op == "output")
+    returned = out_node.args[0]
+    if not isinstance(returned, (tuple, list)):
+        return gm.forward
+    specs: list[Any] = []
+    for item in returned:
+        value = item.meta.get("example_value") if isinstance(item, torch.fx.Node) else item
+        if isinstance(value, torch.Tensor):
+            if any(not isinstance(s, int) for s in (*value.shape, *value.stride())):
+                return gm.forward  # symbolic shapes: run the real graph
+            specs.append(value)
+        elif isinstance(item, torch.fx.Node):
+            return gm.forward  # a SymInt or other computed value: run the real graph
+        else:
+            specs.append(item)
+
+    def run(*args: Any) -> Any:
+        outs = [
+            torch.empty_strided(
+                tuple(s.shape), tuple(s.stride()), dtype=s.dtype, device=s.device
+            ).requires_grad_(s.requires_grad and torch.is_grad_enabled())
+            if isinstance(s, torch.Tensor)
+            else s
+            for s in specs
+        ]
+        return type(returned)(outs) if isinstance(returned, tuple) else outs
+
+    return run
+
+
+def capture(model: LoadedModel, *, inference: bool = True) -> list[Captured]:
+    graphs: list[Captured] = []
+
+    def backend(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
+        reason, where = torchapi.compile_reason(gm)
+        graphs.append(Captured(len(graphs), gm, reason, where))
+        return _stand_in(gm)
+
+    torchapi.reset_dynamo()
+    mode = torch.inference_mode() if inference else contextlib.nullcontext()
+    module = model.module
+    if isinstance(module, torch.nn.Module):
+        module.eval()
+    try:
+        compiled = torch.compile(module, backend=backend, fullgraph=False)
+        with mode:
+            compiled(*model.args, **model.kwargs)
+    except Exception as exc:
+        graphs.clear()
+        raise _classify_failure(model, exc) from exc
+    finally:
+        torchapi.reset_dynamo()
+    if not graphs:
+        raise InputError(
+            f"Dynamo captured no graph from {model.spec.display}",
+            "the forward must run at least one torch op on tensors",
+        )
+    return graphs
+
+
+def _classify_failure(model: LoadedModel, exc: Exception) -> Exception:
+    """Tell a broken model (fails eagerly too) from a Dynamo failure."""
+    try:
+        with torch.inference_mode():
+            model.module(*model.args, **model.kwargs)
+    except Exception as eager:
+        return InputError(
+            f"the model's forward failed on the example inputs: {_one_line(eager)}",
+            "fix the model or the args returned by the factory",
+        )
+    return InternalError(
+        f"Dynamo could not trace {model.spec.display}: {_one_line(exc)}",
+        "the model runs eagerly; rerun with --traceback and report it",
+    )

@@ -1,0 +1,257 @@
+"""Command line: parse options, build the parts, run, render, exit in one place.
+
+Nothing here imports torch at module level, so ``cachekey --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from cachekey_cli import __version__
+from cachekey_cli.errors import CachekeyError, ExitCode, InternalError
+
+FORMATS = ("rich", "json", "markdown")
+
+
+@dataclass
+class Globals:
+    traceback: bool = False
+    quiet: bool = False
+    verbose: bool = False
+
+
+def say(message: str) -> None:
+    """Messages for people go to stderr; stdout is the report."""
+    click.echo(message, err=True)
+
+
+def emit(text: str, output: str | None) -> None:
+    from cachekey_cli.output import write_atomic
+
+    if output:
+        write_atomic(output, text)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def resolve_format(fmt: str | None) -> str:
+    return fmt or "rich"
+
+
+def build_progress(g: Globals) -> Any:
+    from cachekey_cli.progress import ProgressReporter
+
+    return ProgressReporter(enabled=not g.quiet and sys.stderr.isatty())
+
+
+def model_options(f: Any) -> Any:
+    """Options every model-analysing command shares."""
+    decorators = [
+        click.argument("model", metavar="MODEL"),
+        click.option(
+            "--split-op",
+            "split_ops",
+            multiple=True,
+            metavar="OP",
+            help="Splitting op (namespace::op[.overload] or a dotted path). Repeatable; "
+            "overrides the file's SPLIT_OPS. Default: the SDPA family.",
+        ),
+        click.option(
+            "--tuple-return-impl",
+            type=click.Choice(["auto", "native", "emulated"]),
+            default="auto",
+            show_default=True,
+            help="Use split_module's own tuple_return, or emulate it.",
+        ),
+        click.option(
+            "--inductor-config",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Patch torch._inductor.config while keying. Repeatable.",
+        ),
+        click.option(
+            "--functorch-config",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Patch torch._functorch.config while keying. Repeatable.",
+        ),
+        click.option(
+            "--normalize-inputs/--no-normalize-inputs",
+            default=None,
+            help="Force functorch's autograd_cache_normalize_inputs (vLLM turns it on).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def build_options(model: str, **kw: Any) -> Any:
+    from cachekey_cli.pipeline import Options
+
+    return Options(
+        model=model,
+        split_ops=tuple(kw.get("split_ops") or ()),
+        tuple_return_impl=kw.get("tuple_return_impl") or "auto",
+        inductor_config=tuple(kw.get("inductor_config") or ()),
+        functorch_config=tuple(kw.get("functorch_config") or ()),
+        normalize_inputs=kw.get("normalize_inputs"),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="cachekey")
+@click.option("--traceback", is_flag=True, help="Show full tracebacks on errors.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages on stderr.")
+@click.option("-v", "--verbose", is_flag=True, help="Per-stage timings on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, traceback: bool, quiet: bool, verbose: bool) -> None:
+    """Explain PyTorch compile-cache keys: what they are built from and why they change.
+
+    \b
+    Exit codes: 0 no drift, 1 drift or instability, 2 usage error,
+    3 input error (model file, split op, config key, baseline, output path),
+    4 internal error or a failed --verify.
+    """
+    ctx.obj = Globals(traceback=traceback, quiet=quiet, verbose=verbose)
+
+
+@cli.command()
+@model_options
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Report format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option("--width", type=int, default=None, help="Report width for rich output.")
+@click.option("--verify", is_flag=True, help="Also really compile every piece and compare keys.")
+@click.pass_obj
+def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int | None,
+         verify: bool, **kw: Any) -> None:
+    """Key every piece split with and without tuple_return, and explain the differences.
+
+    MODEL is PATH.py[:FACTORY] or pkg.module[:FACTORY]; the factory (default
+    `build`) returns (module, args) or (module, args, kwargs).
+    """
+    from cachekey_cli import compare, pipeline
+    from cachekey_cli.output import check_writable
+    from cachekey_cli.render import diff_renderers
+    from cachekey_cli.verdict import summarize
+
+    if output:
+        check_writable(output)
+    options = build_options(model, **kw)
+    with build_progress(g) as progress:
+        run = pipeline.run(options, progress.update)
+        result = compare.diff(run.analysis)
+        checks = _run_verify(run, options, progress.update) if verify else []
+    fmt = resolve_format(fmt)
+    color = fmt == "rich" and not output and stdout_is_tty()
+    text = diff_renderers()[fmt](result, color=color, width=width or _width())
+    emit(text, output)
+    if g.verbose:
+        _print_timings(run.analysis.timings)
+    code = summarize(result).exit_code
+    if verify:
+        bad = [c for c in checks if not c.ok]
+        for c in bad:
+            say(f"verify: {c.piece} [{c.variant}] {c.kind}: ours {c.ours}, real {list(c.real)}")
+        say(f"verify: {len(checks)} keys checked against real compiles, {len(bad)} mismatches")
+        if bad:
+            raise _Exit(ExitCode.INTERNAL)
+    raise _Exit(code)
+
+
+def _run_verify(run: Any, options: Any, progress: Any) -> list[Any]:
+    from cachekey_cli import torchapi, verify
+
+    with torchapi.config_patched(run.overrides["inductor"], run.overrides["functorch"]):
+        return verify.verify(run.analysis, run.raw, progress, inference=options.inference)
+
+
+def _width() -> int:
+    try:
+        return max(80, min(os.get_terminal_size(sys.stdout.fileno()).columns, 140))
+    except OSError:
+        return 100
+
+
+def _print_timings(timings: Any) -> None:
+    for stage, seconds in timings.items():
+        say(f"timing: {stage:<24} {seconds:.3f}")
+
+
+class _Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = int(code)
+
+
+def _register_extra_commands() -> None:
+    """Commands that live in their own modules (each imports torch lazily)."""
+    import importlib
+
+    for name in ("commands_baseline", "commands_dedup", "commands_stability"):
+        try:
+            module = importlib.import_module(f"cachekey_cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"cachekey_cli.{name}":
+                raise
+            continue
+        module.register(cli)
+
+
+_register_extra_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run_cli(argv))
+
+
+def run_cli(argv: list[str] | None = None) -> int:
+    import warnings
+
+    # torch warns on import when NumPy is absent; NumPy is not needed here.
+    warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
+    traceback = "--traceback" in (argv if argv is not None else sys.argv[1:])
+    try:
+        cli.main(args=argv, prog_name="cachekey", standalone_mode=False)
+        return 0
+    except _Exit as done:
+        return done.code
+    except click.exceptions.Exit as done:
+        return int(done.exit_code)
+    except click.exceptions.Abort:
+        say("cachekey: aborted")
+        return int(ExitCode.INTERNAL)
+    except click.ClickException as exc:
+        exc.show()
+        return int(ExitCode.USAGE)
+    except CachekeyError as exc:
+        if traceback:
+            _print_traceback(exc)
+        say(f"cachekey: error: {exc.one_line()}")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        say("cachekey: interrupted")
+        return 130
+    except Exception as exc:  # the tool broke: never exit 1, which means drift
+        if traceback:
+            _print_traceback(exc)
+        wrapped = InternalError(
+            f"internal error: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}",
+            "rerun with --traceback and report it",
+        )
+        say(f"cachekey: error: {wrapped.one_line()}")
+        return int(ExitCode.INTERNAL)
+
+
+def _print_traceback(exc: BaseException) -> None:
+    import traceback as tb
+
+    say("".join(tb.format_exception(type(exc), exc, exc.__traceback__)).rstrip())

@@ -1,0 +1,57 @@
+"""The exit-code enum and the exception family that maps onto it.
+
+This is the one place exit codes are defined; docs/usage.md mirrors it.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0  # no drift, everything stable
+    DRIFT = 1  # drift or instability found (the finding a CI gate acts on)
+    USAGE = 2  # bad command line (click's own code for usage errors)
+    INPUT = 3  # bad model file, factory, split op, config key or baseline
+    INTERNAL = 4  # the tool or torch broke, or --verify found a mismatch
+
+
+class CachekeyError(Exception):
+    """Base class. ``message`` says what went wrong, ``hint`` how to fix it."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def one_line(self) -> str:
+        text = self.message if not self.hint else f"{self.message} — {self.hint}"
+        return " ".join(text.split())
+
+
+class UsageError(CachekeyError):
+    exit_code = ExitCode.USAGE
+
+
+class InputError(CachekeyError):
+    """The model file, its factory, a split op, a config override or a baseline is bad."""
+
+    exit_code = ExitCode.INPUT
+
+
+class OutputError(CachekeyError):
+    """The report or baseline cannot be written where the user asked."""
+
+    exit_code = ExitCode.INPUT
+
+
+class InternalError(CachekeyError):
+    exit_code = ExitCode.INTERNAL
+
+
+class VerifyMismatch(CachekeyError):
+    """--verify: a key we computed differs from the one a real compile used."""
+
+    exit_code = ExitCode.INTERNAL

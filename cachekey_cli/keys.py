@@ -1,0 +1,89 @@
+"""Key every piece: graph hash, AOTAutograd cache key and Inductor FX-graph key.
+
+A piece is keyed exactly as a real compile of it would be: a plain-variant
+piece that returns a bare value first gets compile_fx's own
+``make_graph_return_tuple`` rewrite. Splitting-op pieces are not compiled in
+vLLM's piecewise scheme, so they get a graph hash only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+
+import torch.fx
+
+from cachekey_cli import torchapi
+from cachekey_cli.results import KeyResult, VariantKeys
+from cachekey_cli.split import RawPiece, return_line
+
+NOT_COMPILED = "splitting op: runs outside the compiled pieces, never compiled"
+
+
+def graph_hash(gm: torch.fx.GraphModule) -> KeyResult:
+    """sha256 of the graph's generated Python code, in torch's base32 style."""
+    code = gm.code
+    digest = base64.b32encode(hashlib.sha256(code.encode()).digest()).decode().lower()
+    return KeyResult("graph_hash", "g" + digest[:51])
+
+
+class Keyer:
+    """Keys pieces; reuses Inductor-key work for pieces torch itself treats as identical.
+
+    Two pieces with the same AOTAutograd key share the graph, the input
+    metadata and every config that reaches Inductor (the AOT key covers all of
+    them), and a real compile would serve the second from the AOTAutograd cache
+    entry of the first. So the Inductor key is computed once per AOT key.
+    """
+
+    def __init__(self) -> None:
+        self._inductor_by_aot: dict[str, KeyResult] = {}
+        self.inductor_computed = 0
+        self.inductor_reused = 0
+
+    def key_piece(self, piece: RawPiece, variant: str) -> VariantKeys:
+        gm = piece.gm
+        returns_tuple = torchapi.graph_returns_tuple(gm)
+        if piece.splitting_op:  # never reaches compile_fx, so never normalized
+            return VariantKeys(
+                variant,
+                returns_tuple,
+                False,
+                graph_hash(gm),
+                KeyResult("aot_key", None, refusal=NOT_COMPILED),
+                KeyResult("inductor_key", None, refusal=NOT_COMPILED),
+                return_line(gm),
+            )
+        keyed = gm if returns_tuple else torchapi.normalize_return(gm, piece.inputs)
+        ghash = graph_hash(keyed)
+        aot = torchapi.aot_key(keyed, piece.inputs)
+        inductor = self._inductor(gm, piece, aot)
+        return VariantKeys(
+            variant, returns_tuple, not returns_tuple, ghash, aot, inductor, return_line(keyed)
+        )
+
+    def _inductor(self, gm: torch.fx.GraphModule, piece: RawPiece, aot: KeyResult) -> KeyResult:
+        if aot.key is not None and aot.key in self._inductor_by_aot:
+            self.inductor_reused += 1
+            return self._inductor_by_aot[aot.key]
+        # The unnormalized graph on purpose: compile_fx normalizes it itself.
+        result = torchapi.inductor_key(gm, piece.inputs)
+        self.inductor_computed += 1
+        if aot.key is not None:
+            self._inductor_by_aot[aot.key] = result
+        return result
+
+
+def key_all(
+    pieces: list[tuple[RawPiece, str]],
+    progress: Callable[[str, int, int], None] | None = None,
+    keyer: Keyer | None = None,
+) -> list[VariantKeys]:
+    keyer = keyer or Keyer()
+    out = []
+    for i, (piece, variant) in enumerate(pieces):
+        out.append(keyer.key_piece(piece, variant))
+        if progress:
+            progress("key", i + 1, len(pieces))
+    return out

@@ -1,0 +1,237 @@
+"""Load a model file or module, call its factory, and resolve splitting-op names.
+
+The contract (docs/model-files.md): a factory, ``build`` unless named with
+``PATH.py:NAME`` or ``pkg.mod:NAME``, returns ``(module, args)`` or
+``(module, args, kwargs)``. An optional module-level ``SPLIT_OPS`` lists the
+splitting ops.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from cachekey_cli.errors import InputError
+
+DEFAULT_FACTORY = "build"
+
+# The scaled-dot-product-attention family: the public function Dynamo records,
+# and the aten ops it can appear as after decomposition or export.
+DEFAULT_SPLIT_OPS = (
+    "torch.nn.functional.scaled_dot_product_attention",
+    "aten::scaled_dot_product_attention",
+    "aten::_scaled_dot_product_flash_attention",
+    "aten::_scaled_dot_product_flash_attention_for_cpu",
+    "aten::_scaled_dot_product_efficient_attention",
+    "aten::_scaled_dot_product_cudnn_attention",
+)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    target: str  # a file path or a dotted module name
+    factory: str
+    is_file: bool
+
+    @property
+    def display(self) -> str:
+        return f"{self.target}:{self.factory}"
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    spec: ModelSpec
+    module: Any  # torch.nn.Module (or any callable Dynamo can trace)
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    split_ops: tuple[str, ...] | None  # SPLIT_OPS from the file, if any
+
+
+def parse_spec(text: str) -> ModelSpec:
+    target, factory = text, DEFAULT_FACTORY
+    head, sep, tail = text.rpartition(":")
+    if sep and tail.isidentifier() and head:
+        target, factory = head, tail
+    is_file = target.endswith(".py") or os.sep in target or os.path.exists(target)
+    return ModelSpec(target=target, factory=factory, is_file=is_file)
+
+
+def load(text: str) -> LoadedModel:
+    spec = parse_spec(text)
+    mod = _import_file(spec.target) if spec.is_file else _import_module(spec.target)
+    factory = getattr(mod, spec.factory, None)
+    if factory is None or not callable(factory):
+        raise InputError(
+            f"{spec.target} has no factory function {spec.factory!r}",
+            f"define `def {spec.factory}():` returning (module, args) or pick one with "
+            f"{spec.target}:NAME",
+        )
+    try:
+        built = factory()
+    except Exception as exc:
+        raise InputError(
+            f"{spec.factory}() in {spec.target} raised {_one_line(exc)}",
+            "fix the factory; rerun with --traceback for the full stack",
+        ) from exc
+    module, args, kwargs = _check_contract(built, spec)
+    split_ops = getattr(mod, "SPLIT_OPS", None)
+    if split_ops is not None:
+        if isinstance(split_ops, str) or not all(isinstance(o, str) for o in split_ops):
+            raise InputError(
+                f"SPLIT_OPS in {spec.target} must be a list of op-name strings",
+                'e.g. SPLIT_OPS = ["mylib::attention"]',
+            )
+        split_ops = tuple(split_ops)
+    return LoadedModel(spec, module, args, kwargs, split_ops)
+
+
+def _check_contract(built: Any, spec: ModelSpec) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    import torch
+
+    hint = f"{spec.factory}() must return (module, args) or (module, args, kwargs)"
+    if not isinstance(built, tuple) or len(built) not in (2, 3):
+        raise InputError(f"{spec.factory}() returned {type(built).__name__}", hint)
+    module, args = built[0], built[1]
+    kwargs = built[2] if len(built) == 3 else {}
+    if not isinstance(module, torch.nn.Module) and not callable(module):
+        raise InputError(f"{spec.factory}() returned a non-callable {type(module).__name__}", hint)
+    if isinstance(args, torch.Tensor):
+        args = (args,)
+    if not isinstance(args, (tuple, list)):
+        raise InputError(f"args from {spec.factory}() is a {type(args).__name__}", hint)
+    if not isinstance(kwargs, dict):
+        raise InputError(f"kwargs from {spec.factory}() is a {type(kwargs).__name__}", hint)
+    return module, tuple(args), dict(kwargs)
+
+
+def _import_file(path: str) -> ModuleType:
+    if not os.path.exists(path):
+        raise InputError(f"model file {path} does not exist", "check the path")
+    if os.path.isdir(path):
+        raise InputError(f"{path} is a directory", "pass a .py file that defines build()")
+    abspath = os.path.abspath(path)
+    name = "cachekey_model_" + "".join(c if c.isalnum() else "_" for c in abspath)
+    spec = importlib.util.spec_from_file_location(name, abspath)
+    if spec is None or spec.loader is None:
+        raise InputError(f"cannot import {path}", "pass a Python source file ending in .py")
+    mod = importlib.util.module_from_spec(spec)
+    folder = os.path.dirname(abspath)
+    sys.path.insert(0, folder)
+    sys.modules[name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except SyntaxError as exc:
+        sys.modules.pop(name, None)
+        raise InputError(
+            f"syntax error in {path} line {exc.lineno}: {exc.msg}", "fix the model file"
+        ) from exc
+    except ImportError as exc:
+        sys.modules.pop(name, None)
+        raise InputError(
+            f"importing {path} failed: {_one_line(exc)}",
+            "install the missing package or fix the import",
+        ) from exc
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise InputError(
+            f"running {path} failed: {_one_line(exc)}", "fix the model file; try --traceback"
+        ) from exc
+    finally:
+        if sys.path and sys.path[0] == folder:
+            sys.path.pop(0)
+    return mod
+
+
+def _import_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except SyntaxError as exc:
+        raise InputError(
+            f"syntax error in module {name} line {exc.lineno}: {exc.msg}", "fix the module"
+        ) from exc
+    except ImportError as exc:
+        raise InputError(
+            f"cannot import {name}: {_one_line(exc)}",
+            "pass a path to a .py file or an importable module (pkg.mod:NAME)",
+        ) from exc
+    except Exception as exc:
+        raise InputError(f"importing {name} failed: {_one_line(exc)}", "try --traceback") from exc
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    if len(text) > 200:
+        text = text[:199] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def format_exception(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+# --------------------------------------------------------------------------- split ops
+
+
+@dataclass(frozen=True)
+class SplitOp:
+    name: str
+    target: Any  # OpOverloadPacket, OpOverload or a Python callable
+
+    def matches(self, node_target: Any) -> bool:
+        if node_target is self.target:
+            return True
+        # An overload spec also matches a call through its packet, and vice versa.
+        packet = getattr(self.target, "overloadpacket", None)
+        if packet is not None and node_target is packet:
+            return True
+        return getattr(node_target, "overloadpacket", None) is self.target
+
+
+def resolve_split_op(name: str) -> SplitOp:
+    import torch
+
+    text = name.strip()
+    if "::" in text:
+        namespace, _, rest = text.partition("::")
+        opname, _, overload = rest.partition(".")
+        if not namespace or not opname:
+            raise InputError(f"bad split op {name!r}", "use namespace::op or namespace::op.overload")
+        try:
+            target: Any = getattr(getattr(torch.ops, namespace), opname)
+            if overload:
+                target = getattr(target, overload)
+        except (AttributeError, RuntimeError) as exc:
+            raise InputError(
+                f"unknown split op {name!r}",
+                "register it with torch.library before build() returns, or check the spelling",
+            ) from exc
+        return SplitOp(text, target)
+    parts = text.split(".")
+    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
+        raise InputError(
+            f"bad split op {name!r}",
+            "use namespace::op[.overload] or a dotted path such as "
+            "torch.nn.functional.scaled_dot_product_attention",
+        )
+    for cut in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            break
+        return SplitOp(text, obj)
+    raise InputError(f"unknown split op {name!r}", "the dotted path does not resolve to an object")
+
+
+def resolve_split_ops(names: tuple[str, ...]) -> tuple[SplitOp, ...]:
+    return tuple(resolve_split_op(n) for n in names)

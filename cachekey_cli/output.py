@@ -1,0 +1,49 @@
+"""Write reports and baselines atomically: a temporary file in the same folder, then rename.
+
+A failed or killed run therefore never leaves a half-written file, and never
+clobbers the previous one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from cachekey_cli.errors import OutputError
+
+
+def check_writable(path: str) -> None:
+    """Fail early, before any expensive work, if ``path`` cannot be written."""
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    if os.path.isdir(path):
+        raise OutputError(f"output path {path} is a directory", "give a file name")
+    if not os.path.isdir(folder):
+        raise OutputError(f"cannot write {path}: folder {folder} does not exist", "create it first")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise OutputError(f"cannot write {path}: permission denied", "choose a writable path")
+
+
+def write_atomic(path: str, text: str) -> None:
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".cachekey-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror}", "choose a writable path") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OutputError(f"cannot write {path}: {exc.strerror}", "choose a writable path") from exc
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -1,0 +1,50 @@
+"""JSON report for ``cachekey diff`` (docs/json-format.md)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cachekey_cli import serialize
+from cachekey_cli.results import DiffResult
+from cachekey_cli.verdict import piece_verdict, summarize
+
+
+def to_dict(result: DiffResult) -> dict[str, Any]:
+    analysis = result.analysis
+    values: dict[str, str] = {}
+    subgraphs = []
+    for pd in result.pieces:
+        entry = serialize.piece(pd.piece, values)
+        entry["drift"] = [d.kind for d in pd.drift]
+        entry["changes"] = {d.kind: [serialize.change(c) for c in d.changes] for d in pd.drift}
+        entry["explanation"] = pd.explanation
+        entry["verdict"] = piece_verdict(pd)
+        subgraphs.append(entry)
+    summary = summarize(result)
+    return {
+        "schema_version": serialize.SCHEMA_VERSION,
+        "kind": "diff",
+        "tool": serialize.TOOL,
+        "environment": serialize.environment(analysis),
+        "model": serialize.model(analysis),
+        "config_overrides": dict(sorted(analysis.config_overrides.items())),
+        "graphs": serialize.graphs(analysis),
+        "subgraphs": subgraphs,
+        "warnings": list(analysis.warnings),
+        "summary": {
+            "pieces": summary.pieces,
+            "compiled": summary.compiled,
+            "drifted": summary.drifted,
+            "drifted_kinds": list(summary.drifted_kinds),
+            "normalized": summary.normalized,
+            "verdict": "drift" if summary.drifted else "ok",
+            "text": summary.sentence(),
+        },
+        "component_values": dict(sorted(values.items())),
+        "meta": {"timings": dict(analysis.timings)},
+    }
+
+
+def render(result: DiffResult, **_: Any) -> str:
+    return json.dumps(to_dict(result), indent=2, sort_keys=False) + "\n"

@@ -1,0 +1,45 @@
+"""Markdown report for ``cachekey diff``: for PR comments and step summaries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cachekey_cli.results import DiffResult, KeyResult
+from cachekey_cli.verdict import piece_verdict, summarize
+
+
+def _short(key: KeyResult) -> str:
+    return f"`{key.key[:10]}`" if key.key else "—"
+
+
+def render(result: DiffResult, **_: Any) -> str:
+    a = result.analysis
+    lines = [
+        f"### cachekey diff: `{a.model.source}`",
+        "",
+        f"torch `{a.environment.torch}` · tuple_return **{a.environment.tuple_return}** · "
+        f"split ops: {', '.join(f'`{o}`' for o in a.model.split_ops) or 'none'}",
+        "",
+        "| piece | kind | outputs | plain returns tuple | normalized | plain aot | "
+        "tuple_return aot | plain inductor | tuple_return inductor | verdict |",
+        "|---|---|---:|---|---|---|---|---|---|---|",
+    ]
+    for pd in result.pieces:
+        p = pd.piece
+        plain, tupled = p.variants["plain"], p.variants["tuple_return"]
+        kind = f"split op `{p.op}`" if p.splitting_op else "compiled"
+        lines.append(
+            f"| `{p.id}` | {kind} | {p.outputs} | {'yes' if plain.returns_tuple else 'no'} | "
+            f"{'yes' if plain.normalized else 'no'} | {_short(plain.aot_key)} | "
+            f"{_short(tupled.aot_key)} | {_short(plain.inductor_key)} | "
+            f"{_short(tupled.inductor_key)} | {piece_verdict(pd)} |"
+        )
+    drifted = [pd for pd in result.pieces if pd.drift and not pd.piece.splitting_op]
+    if drifted:
+        lines += ["", "#### Why keys drift", ""]
+        for pd in drifted:
+            lines.append(f"- **`{pd.piece.id}`**: {pd.explanation}")
+    if a.warnings:
+        lines += ["", "#### Warnings", ""] + [f"- {w}" for w in a.warnings]
+    lines += ["", summarize(result).sentence(), ""]
+    return "\n".join(lines)

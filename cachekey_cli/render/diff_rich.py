@@ -1,0 +1,153 @@
+"""Terminal report for ``cachekey diff``: a header, one row per piece, the why, a summary.
+
+With ``color=False`` (stdout not a TTY) the same layout comes out as plain text.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.padding import Padding
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from cachekey_cli.results import DiffResult, KeyResult, PieceDiff
+from cachekey_cli.verdict import piece_verdict, summarize
+
+SHORT = 8
+VERDICT_STYLE = {"same": "green", "drift": "bold red", "not compiled": "dim"}
+
+
+def _key_cell(pd: PieceDiff, variant: str) -> Text:
+    v = pd.piece.variants[variant]
+    drifted = {d.kind for d in pd.drift}
+    text = Text()
+    if pd.piece.splitting_op:
+        style = "yellow" if "graph_hash" in drifted else "dim"
+        text.append("graph ", style="dim")
+        text.append((v.graph_hash.key or "")[1 : SHORT + 1], style=style)
+        return text
+    for label, kind in (("aot", "aot_key"), ("ind", "inductor_key")):
+        if kind == "inductor_key":
+            text.append("\n")
+        key: KeyResult = v.key(kind)
+        text.append(f"{label} ", style="dim")
+        if key.key is None:
+            text.append("refused", style="magenta")
+        else:
+            style = "bold red" if kind in drifted else "cyan"
+            text.append(key.key[1 : SHORT + 1], style=style)
+    return text
+
+
+def _header(result: DiffResult) -> Panel:
+    a = result.analysis
+    env = a.environment
+    impl = env.tuple_return
+    lines = Text()
+    lines.append("model      ", style="dim")
+    lines.append(f"{a.model.source}:{a.model.factory}\n", style="bold")
+    lines.append("torch      ", style="dim")
+    lines.append(f"{env.torch}   python {env.python}   {env.platform}\n")
+    lines.append("split      ", style="dim")
+    lines.append("tuple_return ")
+    lines.append(impl, style="green" if impl == "native" else "yellow")
+    if impl == "emulated":
+        lines.append(" (split_module lacks the keyword; rewritten after splitting)", style="dim")
+    lines.append("\n")
+    lines.append("split ops  ", style="dim")
+    if a.model.split_ops_origin == "default":
+        lines.append("scaled-dot-product-attention family (default)")
+    else:
+        lines.append(f"{', '.join(a.model.split_ops) or 'none'} ({a.model.split_ops_origin})")
+    lines.append(f"; matched: {', '.join(a.model.matched_ops) or 'none'}", style="dim")
+    breaks = [g for g in a.graphs if g.break_reason]
+    lines.append("\n")
+    lines.append("graphs     ", style="dim")
+    lines.append(f"{len(a.graphs)} captured, {len(breaks)} graph break(s)")
+    for g in breaks:
+        lines.append(f"\n           g{g.index} ends at {g.break_location}: ", style="yellow")
+        lines.append(g.break_reason or "", style="dim")
+    if a.config_overrides:
+        lines.append("\n")
+        lines.append("overrides  ", style="dim")
+        lines.append(", ".join(f"{k}={v}" for k, v in sorted(a.config_overrides.items())))
+    return Panel(lines, title="[bold]cachekey diff[/] plain vs tuple_return", box=box.ROUNDED)
+
+
+def _table(result: DiffResult) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, show_lines=False)
+    table.add_column("piece", no_wrap=True)
+    table.add_column("kind", no_wrap=True)
+    table.add_column("out", justify="right")
+    table.add_column("tuple", justify="center")
+    table.add_column("norm", justify="center")
+    table.add_column("plain", no_wrap=True)
+    table.add_column("tuple_return", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for pd in result.pieces:
+        p = pd.piece
+        plain = p.variants["plain"]
+        verdict = piece_verdict(pd)
+        kind = Text("split op", style="dim") if p.splitting_op else Text("compiled")
+        table.add_row(
+            Text(p.id, style="bold" if pd.drift and not p.splitting_op else ""),
+            kind,
+            str(p.outputs),
+            Text("yes", style="green") if plain.returns_tuple else Text("no", style="yellow"),
+            Text("yes", style="yellow") if plain.normalized else Text("-", style="dim"),
+            _key_cell(pd, "plain"),
+            _key_cell(pd, "tuple_return"),
+            Text(verdict, style=VERDICT_STYLE.get(verdict, "")),
+        )
+    return table
+
+
+def _explanations(result: DiffResult) -> list[Any]:
+    out: list[Any] = []
+    for pd in result.pieces:
+        if not pd.drift or pd.piece.splitting_op:
+            continue
+        head = Text()
+        head.append(f"{pd.piece.id}", style="bold")
+        head.append("  " + ", ".join(d.kind for d in pd.drift), style="red")
+        out.append(head)
+        for d in pd.drift:
+            for c in d.changes[:6]:
+                line = Text("    ")
+                line.append(f"{d.kind} ", style="dim")
+                line.append(c.describe(70))
+                out.append(line)
+            if len(d.changes) > 6:
+                out.append(Text(f"    … and {len(d.changes) - 6} more components", style="dim"))
+        out.append(Padding(Text(pd.story, style="italic"), (0, 0, 1, 4)))
+    return out
+
+
+def render(result: DiffResult, *, color: bool = True, width: int = 100, **_: Any) -> str:
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width,
+        force_terminal=color,
+        color_system="truecolor" if color else None,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+    )
+    console.print(_header(result))
+    console.print(_table(result))
+    why = _explanations(result)
+    if why:
+        console.print(Text("Why keys drift", style="bold underline"))
+        console.print(Group(*why))
+    for w in result.analysis.warnings:
+        console.print(Text(f"warning: {w}", style="yellow"))
+    summary = summarize(result)
+    style = "bold red" if summary.drifted else "bold green"
+    console.print(Text(summary.sentence(), style=style))
+    return buf.getvalue()

@@ -1,0 +1,107 @@
+"""Plain-dict forms of the result types, shared by the JSON report and snapshots.
+
+Component values are stored once, in a table keyed by torch's component hash,
+because most components (config entries, torch version) repeat in every key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cachekey_cli import __version__
+from cachekey_cli.results import (
+    KEY_KINDS,
+    Analysis,
+    ComponentChange,
+    KeyResult,
+    Piece,
+    VariantKeys,
+)
+
+SCHEMA_VERSION = 1
+TOOL = {"name": "cachekey", "version": __version__}
+
+
+def environment(analysis: Analysis) -> dict[str, Any]:
+    env = analysis.environment
+    return {
+        "torch": env.torch,
+        "torch_git": env.torch_git,
+        "python": env.python,
+        "platform": env.platform,
+        "devices": list(env.devices),
+        "tuple_return": env.tuple_return,
+    }
+
+
+def model(analysis: Analysis) -> dict[str, Any]:
+    m = analysis.model
+    return {
+        "source": m.source,
+        "factory": m.factory,
+        "split_ops": list(m.split_ops),
+        "split_ops_origin": m.split_ops_origin,
+        "matched_ops": list(m.matched_ops),
+    }
+
+
+def graphs(analysis: Analysis) -> list[dict[str, Any]]:
+    return [
+        {
+            "index": g.index,
+            "nodes": g.nodes,
+            "placeholders": g.placeholders,
+            "break_reason": g.break_reason,
+            "break_location": g.break_location,
+        }
+        for g in analysis.graphs
+    ]
+
+
+def variant(v: VariantKeys, values: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "returns_tuple": v.returns_tuple,
+        "normalized": v.normalized,
+        "output_code": v.output_code,
+    }
+    refusals: dict[str, str] = {}
+    components: dict[str, dict[str, str]] = {}
+    for kind in KEY_KINDS:
+        key = v.key(kind)
+        out[kind] = key.key
+        if key.refusal:
+            refusals[kind] = key.refusal
+        if key.components:
+            components[kind] = _components(key, values)
+    out["components"] = components
+    out["refusals"] = refusals
+    return out
+
+
+def _components(key: KeyResult, values: dict[str, str]) -> dict[str, str]:
+    for c in key.components:
+        if c.value is not None:
+            values.setdefault(c.hash, c.value)
+    return {c.name: c.hash for c in key.components}
+
+
+def piece(p: Piece, values: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "name": p.name,
+        "graph": p.graph,
+        "splitting_op": p.splitting_op,
+        "op": p.op,
+        "outputs": p.outputs,
+        "variants": {name: variant(v, values) for name, v in sorted(p.variants.items())},
+    }
+
+
+def change(c: ComponentChange) -> dict[str, Any]:
+    return {
+        "component": c.name,
+        "before": c.before,
+        "after": c.after,
+        "before_hash": c.before_hash,
+        "after_hash": c.after_hash,
+    }
