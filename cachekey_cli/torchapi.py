@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
+import torch._functorch.config  # read by functorch_normalize_inputs_default
 import torch.fx
 
 from cachekey_cli.errors import InputError
