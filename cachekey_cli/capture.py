@@ -76,7 +76,7 @@ def capture(model: LoadedModel, *, inference: bool = True) -> list[Captured]:
         module.eval()
     try:
         compiled = torch.compile(module, backend=backend, fullgraph=False)
-        with mode:
+        with mode, torchapi.quiet_torch_logs():
             compiled(*model.args, **model.kwargs)
     except Exception as exc:
         graphs.clear()

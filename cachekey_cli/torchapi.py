@@ -340,7 +340,28 @@ def compile_reason(gm: torch.fx.GraphModule) -> tuple[str | None, str | None]:
         frame = stack[-1]
         where = f"{os.path.basename(frame.filename)}:{frame.lineno} in {frame.name}"
     text = " ".join(str(getattr(reason, "reason", "")).split())
-    return text[:300], where
+    # Dynamo appends an explanation, hints and a docs link; keep the headline.
+    for marker in (" Explanation:", " Hint:", " Developer debug context:"):
+        text = text.split(marker, 1)[0]
+    return (text if len(text) <= 160 else text[:159] + "…"), where
+
+
+@contextlib.contextmanager
+def quiet_torch_logs() -> Iterator[None]:
+    """Keep torch's own error logging (e.g. a failed fake-tensor op) off the terminal.
+
+    The failure still reaches the user as one line, and with --traceback in full.
+    """
+    names = ("torch._subclasses.fake_tensor", "torch._dynamo", "torch._inductor")
+    loggers = [logging.getLogger(n) for n in names]
+    before = [lg.disabled for lg in loggers]
+    for lg in loggers:
+        lg.disabled = True
+    try:
+        yield
+    finally:
+        for lg, old in zip(loggers, before):
+            lg.disabled = old
 
 
 def torch_git_version() -> str | None:
