@@ -89,6 +89,14 @@ def model_options(f: Any) -> Any:
             default=None,
             help="Force functorch's autograd_cache_normalize_inputs (vLLM turns it on).",
         ),
+        click.option(
+            "--init",
+            type=click.Choice(["real", "meta"]),
+            default="real",
+            show_default=True,
+            help="meta: build the model on the meta device and give it uninitialized CPU "
+            "storage, never written (for deployed-size models; keys are unchanged).",
+        ),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)
@@ -105,6 +113,7 @@ def build_options(model: str, **kw: Any) -> Any:
         inductor_config=tuple(kw.get("inductor_config") or ()),
         functorch_config=tuple(kw.get("functorch_config") or ()),
         normalize_inputs=kw.get("normalize_inputs"),
+        init=kw.get("init") or "real",
     )
 
 

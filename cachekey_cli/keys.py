@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Callable
 
 import torch.fx
 
 from cachekey_cli import torchapi
-from cachekey_cli.results import KeyResult, VariantKeys
+from cachekey_cli.results import Component, KeyResult, VariantKeys
 from cachekey_cli.split import RawPiece, return_line
 
 NOT_COMPILED = "splitting op: runs outside the compiled pieces, never compiled"
@@ -35,12 +36,19 @@ class Keyer:
     metadata and every config that reaches Inductor (the AOT key covers all of
     them), and a real compile would serve the second from the AOTAutograd cache
     entry of the first. So the Inductor key is computed once per AOT key.
+    Likewise the AOT key's per-component debug lines are built once per AOT
+    key (torch's own hash of everything the components describe).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, memo: bool = True) -> None:
+        self.memo = memo  # False keys every piece from scratch (tests compare the two)
         self._inductor_by_aot: dict[str, KeyResult] = {}
+        self._aot_components: dict[str, tuple[Component, ...]] = {}
         self.inductor_computed = 0
         self.inductor_reused = 0
+        # Seconds per AOT key and per computed Inductor key, in order (for --verbose / bench).
+        self.aot_seconds: list[float] = []
+        self.inductor_seconds: list[float] = []
 
     def key_piece(self, piece: RawPiece, variant: str) -> VariantKeys:
         gm = piece.gm
@@ -57,18 +65,22 @@ class Keyer:
             )
         keyed = gm if returns_tuple else torchapi.normalize_return(gm, piece.inputs)
         ghash = graph_hash(keyed)
-        aot = torchapi.aot_key(keyed, piece.inputs)
+        start = time.perf_counter()
+        aot = torchapi.aot_key(keyed, piece.inputs, self._aot_components if self.memo else None)
+        self.aot_seconds.append(time.perf_counter() - start)
         inductor = self._inductor(gm, piece, aot)
         return VariantKeys(
             variant, returns_tuple, not returns_tuple, ghash, aot, inductor, return_line(keyed)
         )
 
     def _inductor(self, gm: torch.fx.GraphModule, piece: RawPiece, aot: KeyResult) -> KeyResult:
-        if aot.key is not None and aot.key in self._inductor_by_aot:
+        if self.memo and aot.key is not None and aot.key in self._inductor_by_aot:
             self.inductor_reused += 1
             return self._inductor_by_aot[aot.key]
         # The unnormalized graph on purpose: compile_fx normalizes it itself.
+        start = time.perf_counter()
         result = torchapi.inductor_key(gm, piece.inputs)
+        self.inductor_seconds.append(time.perf_counter() - start)
         self.inductor_computed += 1
         if aot.key is not None:
             self._inductor_by_aot[aot.key] = result

@@ -62,7 +62,15 @@ def parse_spec(text: str) -> ModelSpec:
     return ModelSpec(target=target, factory=factory, is_file=is_file)
 
 
-def load(text: str) -> LoadedModel:
+INIT_MODES = ("real", "meta")
+
+
+def load(text: str, init: str = "real") -> LoadedModel:
+    """Import the model and call its factory.
+
+    ``init="meta"`` calls the factory under the meta device, then gives the
+    module and the inputs uninitialized CPU storage (see ``materialize``).
+    """
     spec = parse_spec(text)
     mod = _import_file(spec.target) if spec.is_file else _import_module(spec.target)
     factory = getattr(mod, spec.factory, None)
@@ -73,13 +81,16 @@ def load(text: str) -> LoadedModel:
             f"{spec.target}:NAME",
         )
     try:
-        built = factory()
+        built = _call_factory(factory, init)
     except Exception as exc:
         raise InputError(
             f"{spec.factory}() in {spec.target} raised {_one_line(exc)}",
-            "fix the factory; rerun with --traceback for the full stack",
+            "fix the factory; rerun with --traceback for the full stack"
+            + ("; or drop --init meta" if init == "meta" else ""),
         ) from exc
     module, args, kwargs = _check_contract(built, spec)
+    if init == "meta":
+        module, args, kwargs = materialize(module, args, kwargs)
     split_ops = getattr(mod, "SPLIT_OPS", None)
     if split_ops is not None:
         if isinstance(split_ops, str) or not all(isinstance(o, str) for o in split_ops):
@@ -89,6 +100,55 @@ def load(text: str) -> LoadedModel:
             )
         split_ops = tuple(split_ops)
     return LoadedModel(spec, module, args, kwargs, split_ops)
+
+
+def _call_factory(factory: Any, init: str) -> Any:
+    if init == "real":
+        return factory()
+    if init != "meta":
+        raise ValueError(f"unknown init mode {init!r}")
+    import torch
+
+    with torch.device("meta"):
+        return factory()
+
+
+def materialize(
+    module: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """Give every meta tensor CPU storage of the same metadata, without computing anything.
+
+    Parameters and buffers get ``to_empty``: storage that is allocated but never
+    written, so it costs address space, not resident memory. Input tensors get
+    the same treatment, except that integer and bool inputs (token ids, masks)
+    are zero-filled so that any eager code between graph breaks indexes safely.
+    Keys depend only on tensor metadata, which is unchanged.
+    """
+    import torch
+    from torch.utils._pytree import tree_map
+
+    if isinstance(module, torch.nn.Module):
+        module = module.to_empty(device="cpu", recurse=True)
+        for sub in module.modules():  # plain tensor attributes to_empty does not see
+            for name, value in list(vars(sub).items()):
+                if isinstance(value, torch.Tensor) and value.is_meta:
+                    setattr(sub, name, _empty_like(value))
+
+    def fill(value: Any) -> Any:
+        if not isinstance(value, torch.Tensor) or not value.is_meta:
+            return value
+        out = _empty_like(value)
+        if not (out.is_floating_point() or out.is_complex()):
+            out.zero_()
+        return out.requires_grad_(value.requires_grad)
+
+    return module, tuple(tree_map(fill, list(args))), dict(tree_map(fill, kwargs))
+
+
+def _empty_like(t: Any) -> Any:
+    import torch
+
+    return torch.empty_strided(tuple(t.shape), tuple(t.stride()), dtype=t.dtype, device="cpu")
 
 
 def _check_contract(built: Any, spec: ModelSpec) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:

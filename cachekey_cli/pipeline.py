@@ -32,6 +32,7 @@ class Options:
     functorch_config: tuple[str, ...] = ()
     normalize_inputs: bool | None = None  # functorch autograd_cache_normalize_inputs
     inference: bool = True
+    init: str = "real"  # --init: "real" runs the factory as is; "meta" never materializes weights
 
 
 @dataclass
@@ -81,7 +82,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
     overrides = parse_overrides(options)
     with _timed(timings, "load"):
         progress("load", 0, 1)
-        model = loader.load(options.model)
+        model = loader.load(options.model, init=options.init)
         if options.split_ops:
             names, origin = options.split_ops, "--split-op"
         elif model.split_ops is not None:
@@ -149,6 +150,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
 
     timings["inductor_keys_computed"] = float(keyer.inductor_computed)
     timings["inductor_keys_reused"] = float(keyer.inductor_reused)
+    timings.update(_key_cost(keyer))
     env = Environment(
         torch=torch.__version__,
         python=platform.python_version(),
@@ -188,6 +190,21 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         timings=timings,
     )
     return Run(analysis, raw_by_id, overrides)
+
+
+def _key_cost(keyer: Any) -> dict[str, float]:
+    """Median milliseconds per key; the first of each kind pays torch's warm-up, so it is left out."""
+    import statistics
+
+    out: dict[str, float] = {}
+    for name, seconds in (("aot_key", keyer.aot_seconds), ("inductor_key", keyer.inductor_seconds)):
+        warm = seconds[1:]
+        if warm:
+            out[f"{name}_ms_median"] = round(1000 * statistics.median(warm), 2)
+            out[f"{name}_ms_max"] = round(1000 * max(warm), 2)
+        if seconds:
+            out[f"{name}_ms_first"] = round(1000 * seconds[0], 2)
+    return out
 
 
 def _resolve_ops(loader: Any, names: tuple[str, ...], origin: str) -> tuple[Any, ...]:

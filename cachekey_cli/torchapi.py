@@ -126,12 +126,28 @@ def _aot_debug_lines_enabled() -> Iterator[None]:
 # --------------------------------------------------------------------------- keys
 
 
-def aot_key(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> KeyResult:
-    """AOTAutograd cache key via torch's standalone key API (the path vLLM uses)."""
+def aot_key(
+    gm: torch.fx.GraphModule,
+    inputs: Sequence[Any],
+    known: dict[str, tuple[Component, ...]] | None = None,
+) -> KeyResult:
+    """AOTAutograd cache key via torch's standalone key API (the path vLLM uses).
+
+    With ``known`` (key -> components seen before), torch first computes the
+    key alone; only a key not in ``known`` pays for the per-component debug
+    lines, which re-hash every component and cost about as much again. Equal
+    keys are hashes of equal pickled inputs, so their component hashes are equal.
+    """
     from torch._functorch._aot_autograd.autograd_cache import BypassAOTAutogradCache
 
     module = importlib.import_module("torch._inductor.standalone_compile")
     try:
+        if known is not None:
+            key, _ = module.autograd_cache_key(
+                gm, list(inputs), dynamic_shapes="from_example_inputs"
+            )
+            if str(key) in known:
+                return KeyResult("aot_key", str(key), known[str(key)])
         with _aot_debug_lines_enabled():
             key, lines = module.autograd_cache_key(
                 gm, list(inputs), dynamic_shapes="from_example_inputs"
@@ -142,7 +158,10 @@ def aot_key(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> KeyResult:
         return KeyResult("aot_key", None, refusal=f"cache bypass: {exc}")
     except Exception as exc:  # torch refusing a graph is a finding, not a crash
         return KeyResult("aot_key", None, refusal=f"{type(exc).__name__}: {exc}")
-    return KeyResult("aot_key", str(key), parse_debug_lines(lines))
+    result = KeyResult("aot_key", str(key), parse_debug_lines(lines))
+    if known is not None:
+        known[str(key)] = result.components
+    return result
 
 
 class _KeyComputed(Exception):

@@ -1,0 +1,254 @@
+"""``make bench``: time ``cachekey diff`` against the compile it predicts.
+
+For each layer count of the Llama-shaped benchmark model (examples/llama.py,
+hidden 64) every measurement runs in a fresh process, so each includes
+``import torch`` and start-up, exactly as a user would pay for it:
+
+* ``diff``   ``cachekey -v diff MODEL --format json`` (both variants, all three key kinds)
+* ``trace``  the Dynamo trace alone (benchmarks/workloads.py trace)
+* ``cold``   ``torch.compile`` with Inductor into a fresh, empty TORCHINDUCTOR_CACHE_DIR
+* ``warm``   the same compile again in a new process, same cache directory
+
+Wall time is measured around the process, peak RSS comes from ``os.wait4``'s
+rusage for that one child (its own peak; the C++ compiler processes Inductor
+spawns are counted separately by the kernel and are not included). It also
+times start-up (``cachekey --help``, ``cachekey explain`` if present) and,
+unless ``--no-8b``, the Llama-3-8B-shaped example with ``--init meta``.
+
+Prints a table and writes JSON to benchmarks/results/. A benchmark, not a
+test: on a shared machine the numbers are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+MODEL = "examples/llama.py"
+MODEL_8B = "examples/llama3_8b.py"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def measure(cmd: list[str], env: dict[str, str] | None = None, label: str = "") -> dict[str, Any]:
+    """Run ``cmd`` once in a fresh process: wall seconds, peak RSS (MB), exit code, output."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    result = {
+        "wall_s": round(wall, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # Linux reports KiB
+        "exit_code": proc.returncode,
+    }
+    print(f"  {label:<28} {wall:7.2f} s  {usage.ru_maxrss / 1024:8.0f} MB  rc={proc.returncode}",
+          file=sys.stderr, flush=True)
+    result["_stdout"], result["_stderr"] = stdout, stderr
+    return result
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(extra)
+    env.setdefault("PYTHONWARNINGS", "ignore::UserWarning")
+    return env
+
+
+def run_diff(model: str, env: dict[str, str], label: str, *extra: str) -> dict[str, Any]:
+    r = measure([str(BIN / "cachekey"), "-q", "diff", model, "--format", "json", *extra],
+                env, label)
+    if r["exit_code"] in (0, 1):
+        doc = json.loads(r["_stdout"])
+        r["timings"] = doc["meta"]["timings"]
+        r["pieces"] = doc["summary"]["pieces"]
+        r["compiled"] = doc["summary"]["compiled"]
+    else:
+        r["error"] = r["_stderr"].strip().splitlines()[-1:]
+    return r
+
+
+def bench_layers(layers: int, compile_too: bool) -> dict[str, Any]:
+    print(f"{layers} layers", file=sys.stderr, flush=True)
+    env = _env(CACHEKEY_LAYERS=str(layers))
+    py = str(BIN / "python")
+    row: dict[str, Any] = {"layers": layers}
+    row["diff"] = run_diff(MODEL, env, "cachekey diff")
+    row["trace"] = measure([py, "benchmarks/workloads.py", "trace", MODEL], env, "dynamo trace")
+    if compile_too:
+        cache = tempfile.mkdtemp(prefix="cachekey-bench-inductor-")
+        try:
+            cenv = _env(CACHEKEY_LAYERS=str(layers), TORCHINDUCTOR_CACHE_DIR=cache)
+            cmd = [py, "benchmarks/workloads.py", "compile", MODEL]
+            row["cold"] = measure(cmd, cenv, "torch.compile cold")
+            row["warm"] = measure(cmd, cenv, "torch.compile warm")
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+    return row
+
+
+def bench_startup() -> dict[str, Any]:
+    print("start-up", file=sys.stderr, flush=True)
+    probe = (
+        "import sys, time; t = time.perf_counter(); from cachekey_cli.cli import run_cli; "
+        "code = run_cli(sys.argv[1:]); "
+        "print('TORCH_IMPORTED=' + str('torch' in sys.modules), file=sys.stderr); "
+        "sys.exit(code)"
+    )
+    out: dict[str, Any] = {}
+    for name, args in (("help", ["--help"]), ("explain", ["explain"])):
+        walls = []
+        for _ in range(3):
+            r = measure([str(BIN / "cachekey"), *args], _env(), f"cachekey {' '.join(args)}")
+            walls.append(r["wall_s"])
+        imported = measure([str(BIN / "python"), "-c", probe, *args], _env(), "  torch import probe")
+        if name == "explain" and "No such command" in r["_stderr"]:
+            out[name] = {"available": False}
+            continue
+        out[name] = {
+            "available": True,
+            "wall_s_median": round(statistics.median(walls), 3),
+            "wall_s_all": walls,
+            "exit_code": r["exit_code"],
+            "imports_torch": "TORCH_IMPORTED=True" in imported["_stderr"],
+        }
+    return out
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 4) if a is not None and b else None
+
+
+def _wall(row: dict[str, Any], kind: str) -> float | None:
+    m = row.get(kind)
+    return m["wall_s"] if m and m.get("exit_code") in (0, 1) else None
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    by = {r["layers"]: r for r in rows}
+    s: dict[str, Any] = {}
+    for r in rows:
+        r["ratios"] = {
+            "diff_over_cold": ratio(_wall(r, "diff"), _wall(r, "cold")),
+            "diff_over_warm": ratio(_wall(r, "diff"), _wall(r, "warm")),
+            "diff_over_trace": ratio(_wall(r, "diff"), _wall(r, "trace")),
+        }
+    if 8 in by and 32 in by:
+        s["diff_t32_over_t8"] = ratio(_wall(by[32], "diff"), _wall(by[8], "diff"))
+        s["cold_t32_over_t8"] = ratio(_wall(by[32], "cold"), _wall(by[8], "cold"))
+    medians = [r["diff"]["timings"].get("aot_key_ms_median") for r in rows if "timings" in r["diff"]]
+    s["aot_key_ms_median_by_layers"] = medians
+    return s
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'layers':>6} | {'diff s':>7} {'MB':>6} | {'trace s':>7} {'MB':>6} | "
+            f"{'cold s':>7} {'MB':>6} | {'warm s':>7} {'MB':>6} | "
+            f"{'diff/cold':>9} {'diff/warm':>9} {'diff/trace':>10} | {'AOT ms':>6} {'ind c/r':>7}")
+    lines = [head, "-" * len(head)]
+
+    def cell(m: dict[str, Any] | None) -> str:
+        if not m:
+            return f"{'-':>7} {'-':>6}"
+        return f"{m['wall_s']:7.2f} {m['peak_rss_mb']:6.0f}"
+
+    def fmt(x: float | None, w: int) -> str:
+        return f"{x:{w}.3f}" if x is not None else f"{'-':>{w}}"
+
+    for r in rows:
+        t = r["diff"].get("timings", {})
+        ind = f"{int(t.get('inductor_keys_computed', 0))}/{int(t.get('inductor_keys_reused', 0))}"
+        ra = r["ratios"]
+        lines.append(
+            f"{r['layers']:>6} | {cell(r.get('diff'))} | {cell(r.get('trace'))} | "
+            f"{cell(r.get('cold'))} | {cell(r.get('warm'))} | {fmt(ra['diff_over_cold'], 9)} "
+            f"{fmt(ra['diff_over_warm'], 9)} {fmt(ra['diff_over_trace'], 10)} | "
+            f"{fmt(t.get('aot_key_ms_median'), 6)} {ind:>7}"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        info["ram_gb"] = round(pages / 2**30, 1)
+        info["load_avg_at_start"] = os.getloadavg()
+    except (ValueError, OSError, AttributeError):
+        pass
+    probe = subprocess.run([str(BIN / "python"), "-c", "import torch; print(torch.__version__)"],
+                           capture_output=True, text=True)
+    info["torch"] = probe.stdout.strip()
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--layers", default="4,8,16,32", help="comma-separated layer counts")
+    ap.add_argument("--quick", action="store_true",
+                    help="layers 4,8 only, no 8B example (a few minutes)")
+    ap.add_argument("--no-compile", action="store_true", help="skip the real torch.compile runs")
+    ap.add_argument("--no-8b", action="store_true", help="skip the Llama-3-8B-shaped example")
+    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/...)")
+    args = ap.parse_args(argv)
+    layers = [4, 8] if args.quick else [int(x) for x in args.layers.split(",") if x]
+    started = datetime.now(timezone.utc)
+    doc: dict[str, Any] = {"machine": machine(), "started": started.isoformat(timespec="seconds")}
+    doc["startup"] = bench_startup()
+    rows = [bench_layers(n, not args.no_compile) for n in layers]
+    doc["summary"] = summarize(rows)
+    if not (args.quick or args.no_8b):
+        print("llama3-8b shape, --init meta", file=sys.stderr, flush=True)
+        doc["llama3_8b_meta"] = run_diff(MODEL_8B, _env(), "cachekey diff --init meta",
+                                         "--init", "meta")
+    doc["layers"] = rows
+    doc["elapsed_s"] = round((datetime.now(timezone.utc) - started).total_seconds(), 1)
+    for m in _measurements(doc):
+        m.pop("_stdout", None)
+        m.pop("_stderr", None)
+    out = Path(args.out) if args.out else RESULTS / f"bench-{started:%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(table(rows))
+    print()
+    for key, value in doc["summary"].items():
+        print(f"{key}: {value}")
+    for name, s in doc["startup"].items():
+        print(f"startup {name}: {s}")
+    if "llama3_8b_meta" in doc:
+        m = doc["llama3_8b_meta"]
+        print(f"llama3-8b --init meta: {m['wall_s']} s, {m['peak_rss_mb']} MB, rc={m['exit_code']}")
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
+    return 0
+
+
+def _measurements(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [r[k] for r in doc["layers"] for k in ("diff", "trace", "cold", "warm") if k in r]
+    if "llama3_8b_meta" in doc:
+        found.append(doc["llama3_8b_meta"])
+    return found
+
+
+if __name__ == "__main__":
+    sys.exit(main())
