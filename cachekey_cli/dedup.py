@@ -1,0 +1,354 @@
+"""Dedup: how many compile units the pieces really make, and why isomorphic pieces don't share.
+
+vLLM compiles each unique piece once. For each variant and key kind this
+groups the compiled pieces that share a key, fingerprints every piece's
+structure (``fingerprint``), and flags isomorphic pieces that got different
+keys, naming what differs in the graphs and in the keys' components. Pure: no
+printing, no exits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cachekey_cli.compare import component_changes
+from cachekey_cli.results import VARIANTS, Analysis, ComponentChange, KeyResult, Piece
+
+DEDUP_KINDS = ("aot_key", "inductor_key")
+LABEL = {"aot_key": "AOT", "inductor_key": "Inductor"}
+
+
+@dataclass(frozen=True)
+class KeyGroup:
+    key: str
+    pieces: tuple[str, ...]  # piece ids, in graph order
+
+
+@dataclass(frozen=True)
+class KindDedup:
+    kind: str
+    groups: tuple[KeyGroup, ...]  # one per unique key
+    refused: tuple[str, ...] = ()  # pieces torch gave no key
+
+    @property
+    def unique(self) -> int:
+        return len(self.groups)
+
+
+@dataclass(frozen=True)
+class MissedShare:
+    """Isomorphic pieces that a compile cache still treats as different units."""
+
+    fingerprint: str
+    pieces: tuple[str, ...]
+    partitions: Mapping[str, tuple[tuple[str, ...], ...]]  # kind -> pieces grouped by key
+    shared: tuple[str, ...]  # kinds whose key all the pieces share
+    split: tuple[str, ...]  # kinds whose key they don't
+    differences: tuple[Any, ...]  # fingerprint.Difference, those the keys can see
+    changes: Mapping[str, tuple[ComponentChange, ...]]  # kind -> first group vs second
+    compared: tuple[str, str]  # the two pieces ``changes`` compares
+    explanation: str
+
+
+@dataclass(frozen=True)
+class VariantDedup:
+    variant: str
+    pieces: int
+    compiled: int
+    structures: int  # distinct fingerprints among compiled pieces: the ideal unit count
+    kinds: tuple[KindDedup, ...]
+    missed: tuple[MissedShare, ...]
+    fingerprints: Mapping[str, str] = field(default_factory=dict)  # piece id -> fingerprint
+
+    def kind(self, name: str) -> KindDedup:
+        return next(k for k in self.kinds if k.kind == name)
+
+    def sentence(self) -> str:
+        counts = ", ".join(f"{self.kind(k).unique} unique {LABEL[k]} keys" for k in DEDUP_KINDS)
+        tail = f" ({self.structures} distinct structures"
+        tail += f"; {len(self.missed)} isomorphic group(s) split)" if self.missed else ")"
+        return f"{self.compiled} compiled pieces → {counts}{tail}"
+
+
+@dataclass(frozen=True)
+class NormalizeEffect:
+    """Unique AOT keys per variant with autograd_cache_normalize_inputs on and off."""
+
+    on: Mapping[str, int]
+    off: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class DedupResult:
+    analysis: Analysis
+    variants: tuple[VariantDedup, ...]
+    normalize_inputs: bool | None  # the setting in effect while keying (None: torch lacks it)
+    normalize_source: str  # "--normalize-inputs", "--no-normalize-inputs" or "torch default"
+    effect: NormalizeEffect | None = None
+
+    def variant(self, name: str) -> VariantDedup:
+        return next(v for v in self.variants if v.variant == name)
+
+    @property
+    def missed(self) -> int:
+        """Isomorphic groups that split, in the variant with the most of them."""
+        return max((len(v.missed) for v in self.variants), default=0)
+
+
+def analyse(run: Any, *, with_effect: bool = False) -> DedupResult:
+    """Dedup report for a ``pipeline.Run``.
+
+    ``with_effect`` also re-keys every piece with normalization flipped.
+    """
+    from cachekey_cli import fingerprint, torchapi
+
+    analysis: Analysis = run.analysis
+    setting = run.overrides.get("functorch", {}).get("autograd_cache_normalize_inputs")
+    source = "torch default"
+    if setting is not None:
+        source = "--normalize-inputs" if setting else "--no-normalize-inputs"
+    else:
+        setting = torchapi.functorch_normalize_inputs_default()
+    variants = []
+    for variant in VARIANTS:
+        structures = {
+            p.id: fingerprint.structure(raw.gm, raw.inputs)
+            for p in analysis.pieces
+            if not p.splitting_op and (raw := run.raw.get((p.graph, p.name, variant)))
+        }
+        variants.append(_variant(analysis, variant, structures, setting))
+    effect = normalize_effect(run) if with_effect and setting is not None else None
+    return DedupResult(analysis, tuple(variants), setting, source, effect)
+
+
+def _variant(
+    analysis: Analysis, variant: str, structures: Mapping[str, Any], normalize: bool | None
+) -> VariantDedup:
+    from cachekey_cli import fingerprint
+
+    compiled = [p for p in analysis.pieces if not p.splitting_op]
+    kinds = tuple(_groups(compiled, variant, kind) for kind in DEDUP_KINDS)
+    by_print: dict[str, list[Piece]] = {}
+    for p in compiled:
+        if p.id in structures:
+            by_print.setdefault(structures[p.id].fingerprint, []).append(p)
+    missed = []
+    for fp, members in by_print.items():
+        if len(members) < 2:
+            continue
+        partitions = {k.kind: _partition(members, variant, k.kind) for k in kinds}
+        split = tuple(k for k in DEDUP_KINDS if len(partitions[k]) > 1)
+        if not split:
+            continue
+        diffs = fingerprint.differences({p.id: structures[p.id] for p in members})
+        if normalize:  # the AOT key renames placeholders to p_0, p_1, …: names are invisible
+            diffs = tuple(d for d in diffs if d.kind != "input name")
+        missed.append(_missed(fp, members, variant, partitions, split, diffs, normalize))
+    return VariantDedup(
+        variant=variant,
+        pieces=len(analysis.pieces),
+        compiled=len(compiled),
+        structures=len(by_print),
+        kinds=kinds,
+        missed=tuple(missed),
+        fingerprints={pid: s.fingerprint for pid, s in structures.items()},
+    )
+
+
+def _key(p: Piece, variant: str, kind: str) -> KeyResult:
+    return p.variants[variant].key(kind)
+
+
+def _groups(pieces: list[Piece], variant: str, kind: str) -> KindDedup:
+    groups: dict[str, list[str]] = {}
+    refused = []
+    for p in pieces:
+        key = _key(p, variant, kind).key
+        if key is None:
+            refused.append(p.id)
+        else:
+            groups.setdefault(key, []).append(p.id)
+    return KindDedup(
+        kind, tuple(KeyGroup(k, tuple(ids)) for k, ids in groups.items()), tuple(refused)
+    )
+
+
+def _partition(members: list[Piece], variant: str, kind: str) -> tuple[tuple[str, ...], ...]:
+    groups: dict[str | None, list[str]] = {}
+    for p in members:
+        groups.setdefault(_key(p, variant, kind).key, []).append(p.id)
+    return tuple(tuple(ids) for ids in groups.values())
+
+
+def _missed(
+    fp: str,
+    members: list[Piece],
+    variant: str,
+    partitions: Mapping[str, tuple[tuple[str, ...], ...]],
+    split: tuple[str, ...],
+    diffs: tuple[Any, ...],
+    normalize: bool | None,
+) -> MissedShare:
+    by_id = {p.id: p for p in members}
+    first = partitions[split[0]]
+    left, right = by_id[first[0][0]], by_id[first[1][0]]
+    changes = {
+        kind: tuple(
+            focus(c)
+            for c in component_changes(_key(left, variant, kind), _key(right, variant, kind))
+        )
+        for kind in split
+    }
+    shared = tuple(k for k in DEDUP_KINDS if k not in split)
+    text = explain(
+        tuple(by_id), partitions, shared, split, diffs, changes, (left.id, right.id), normalize
+    )
+    return MissedShare(
+        fp, tuple(by_id), partitions, shared, split, diffs, changes, (left.id, right.id), text
+    )
+
+
+def explain(
+    pieces: tuple[str, ...],
+    partitions: Mapping[str, tuple[tuple[str, ...], ...]],
+    shared: tuple[str, ...],
+    split: tuple[str, ...],
+    diffs: tuple[Any, ...],
+    changes: Mapping[str, tuple[ComponentChange, ...]],
+    compared: tuple[str, str],
+    normalize: bool | None,
+) -> str:
+    """The why, in words: which keys split, what differs in the graphs and in the keys."""
+    counts = " and ".join(f"{len(partitions[k])} {LABEL[k]} keys" for k in split)
+    parts = [f"{len(pieces)} isomorphic pieces get {counts}"]
+    if "inductor_key" in shared:
+        parts.append(
+            "their Inductor key is shared (AOTAutograd hands Inductor the same graph), so only "
+            "the AOTAutograd cache entry is duplicated"
+        )
+    elif "aot_key" in shared:
+        parts.append("their AOT key is shared but the Inductor key is not")
+    named = [d for d in diffs if d.kind == "input name"]
+    phrases = [describe_difference(d, normalize) for d in diffs if d.kind != "input name"]
+    if named:
+        first = list(named[0].values.values())
+        state = "off" if normalize is False else "unavailable in this torch"
+        phrases.insert(0, (
+            f"placeholder names differ at {len(named)} input(s) (e.g. {named[0].where}: "
+            f"{first[0]} vs {first[1]}) and autograd_cache_normalize_inputs is {state}, so "
+            f"the names, which carry layer indices, reach the AOT key (vLLM turns it on)"
+        ))
+    if phrases:
+        parts.append("what differs: " + "; ".join(phrases))
+    else:
+        parts.append("the graphs agree on every site the fingerprint ignores")
+    for kind in split:
+        names = ", ".join(c.name for c in changes[kind][:6]) or "none"
+        parts.append(f"{LABEL[kind]} key components differing ({compared[0]} vs {compared[1]}): "
+                     f"{names}")
+    return "; ".join(parts)
+
+
+def describe_difference(d: Any, normalize: bool | None) -> str:
+    pairs = list(d.values.items())
+
+    def show(v: str | None) -> str:
+        return "none" if v is None else v
+
+    if d.kind == "string constant":
+        distinct = list(dict.fromkeys(d.values.values()))
+        sample = ", ".join(show(v) for v in distinct[:3])
+        more = f", … ({len(distinct)} distinct)" if len(distinct) > 3 else ""
+        return (f"a string constant at {d.where} differs only in its digits (a layer index "
+                f"baked into the graph): {sample}{more}")
+    if d.kind == "input annotation":
+        typed = [p for p, v in pairs if v is not None]
+        bare = [p for p, v in pairs if v is None]
+        if typed and bare:
+            return (f"{d.where}'s placeholder is annotated `{d.values[typed[0]]}` in "
+                    f"{', '.join(typed[:3])} but not in {', '.join(bare[:3])} (split_module copies "
+                    f"the annotation of a Dynamo graph input; a value made by an earlier piece "
+                    f"has none), and the annotation is part of the graph code the AOT key hashes")
+    if d.kind == "requires_grad":
+        shown = ", ".join(f"{p}={show(v)}" for p, v in pairs[:4])
+        return f"{d.where} requires_grad differs (it is part of the input metadata): {shown}"
+    if d.kind == "parameter":
+        params = [p for p, v in pairs if v == "True"]
+        plain = [p for p, v in pairs if v != "True"]
+        return (f"{d.where} is an nn.Parameter in {', '.join(params[:3])} but a plain tensor in "
+                f"{', '.join(plain[:3])}")
+    return f"{d.kind} at {d.where}: " + ", ".join(f"{p}={show(v)}" for p, v in pairs[:3])
+
+
+def focus(change: ComponentChange, context: int = 24) -> ComponentChange:
+    """Trim a one-line change to where the two values differ, e.g. ``…p_2 : torch.Tensor, p_3…``."""
+    a, b = change.before, change.after
+    if a is None or b is None or a == b:
+        return change
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    lo = max(0, start - context)
+
+    def cut(text: str) -> str:
+        hi = len(text) - max(0, end - context)
+        return ("…" if lo else "") + text[lo:hi] + ("…" if hi < len(text) else "")
+
+    return replace(change, before=cut(a), after=cut(b))
+
+
+def normalize_effect(run: Any) -> NormalizeEffect:
+    """Re-key every compiled piece's AOT key with the normalization setting flipped."""
+    from cachekey_cli import torchapi
+
+    functorch = dict(run.overrides.get("functorch", {}))
+    current = functorch.get("autograd_cache_normalize_inputs")
+    if current is None:
+        current = torchapi.functorch_normalize_inputs_default()
+    counts: dict[bool, dict[str, int]] = {}
+    for setting in (True, False):
+        if setting == current:
+            result = analyse_counts(run.analysis)
+        else:
+            functorch["autograd_cache_normalize_inputs"] = setting
+            with torchapi.config_patched(run.overrides.get("inductor", {}), functorch):
+                result = {v: _rekeyed_unique(run, v) for v in VARIANTS}
+        counts[setting] = result
+    return NormalizeEffect(on=counts[True], off=counts[False])
+
+
+def analyse_counts(analysis: Analysis) -> dict[str, int]:
+    compiled = [p for p in analysis.pieces if not p.splitting_op]
+    return {v: _groups(compiled, v, "aot_key").unique for v in VARIANTS}
+
+
+def _rekeyed_unique(run: Any, variant: str) -> int:
+    import torch
+
+    from cachekey_cli import torchapi
+
+    keys = set()
+    with torch.inference_mode(True):
+        for p in run.analysis.pieces:
+            raw = run.raw.get((p.graph, p.name, variant))
+            if p.splitting_op or raw is None:
+                continue
+            gm = raw.gm
+            if not torchapi.graph_returns_tuple(gm):
+                gm = torchapi.normalize_return(gm, raw.inputs)
+            key = torchapi.aot_key(gm, raw.inputs).key
+            if key is not None:
+                keys.add(key)
+    return len(keys)
+
+
+def summary_dict(run: Any) -> dict[str, Any]:
+    """The dedup section as plain data, for ``diff --format json`` and snapshots."""
+    from cachekey_cli.render import dedup_json
+
+    return dedup_json.section(analyse(run))

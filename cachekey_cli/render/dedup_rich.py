@@ -1,0 +1,116 @@
+"""Terminal report for ``cachekey dedup``, and the dedup section of ``diff``'s rich report."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.padding import Padding
+from rich.table import Table
+from rich.text import Text
+
+from cachekey_cli.dedup import DEDUP_KINDS, LABEL, DedupResult, VariantDedup
+from cachekey_cli.render.dedup_json import summary_text
+
+SHORT = 8
+
+
+def _counts(result: DedupResult) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("variant", no_wrap=True)
+    table.add_column("compiled", justify="right")
+    table.add_column("structures", justify="right")
+    for kind in DEDUP_KINDS:
+        table.add_column(f"unique {LABEL[kind]}", justify="right")
+    table.add_column("split groups", justify="right")
+    for v in result.variants:
+        cells: list[Text | str] = [Text(v.variant), str(v.compiled), str(v.structures)]
+        for kind in DEDUP_KINDS:
+            n = v.kind(kind).unique
+            cells.append(Text(str(n), style="yellow" if n > v.structures else "green"))
+        cells.append(Text(str(len(v.missed)), style="bold red" if v.missed else "green"))
+        table.add_row(*cells)
+    return table
+
+
+def _groups(v: VariantDedup) -> list[Any]:
+    out: list[Any] = []
+    for kind in DEDUP_KINDS:
+        for g in v.kind(kind).groups:
+            if len(g.pieces) > 1:
+                line = Text(f"  {LABEL[kind]:<8} ", style="dim")
+                line.append(g.key[1 : SHORT + 1], style="cyan")
+                line.append(f"  shared by {len(g.pieces)}: " + ", ".join(g.pieces))
+                out.append(line)
+    return out
+
+
+def _missed(v: VariantDedup, width: int) -> list[Any]:
+    out: list[Any] = []
+    for m in v.missed:
+        head = Text(f"  {', '.join(m.pieces)}", style="bold")
+        head.append("  isomorphic, ", style="dim")
+        head.append(
+            " ".join(f"{len(m.partitions[k])} {LABEL[k]} keys" for k in m.split), style="red"
+        )
+        if m.shared:
+            head.append("; shared: " + ", ".join(LABEL[k] for k in m.shared), style="green")
+        out.append(head)
+        for d in m.differences[:8]:
+            out.append(Text(f"    graph  {d.describe()}"))
+        for kind in m.split:
+            for c in m.changes[kind][:4]:
+                line = Text(f"    {LABEL[kind]:<6} ", style="dim")
+                line.append(c.describe(max(40, width - 20)))
+                out.append(line)
+        out.append(Padding(Text(m.explanation, style="italic"), (0, 0, 1, 4)))
+    return out
+
+
+def section(result: DedupResult, width: int = 100) -> list[Any]:
+    """Renderables for the dedup section; ``diff``'s rich report appends these."""
+    out: list[Any] = [Text("Dedup: compile units", style="bold underline"), _counts(result)]
+    for v in result.variants:
+        if v.variant != "tuple_return" and _same(v, result.variant("tuple_return")):
+            continue
+        groups, missed = _groups(v), _missed(v, width)
+        if groups or missed:
+            out.append(Text(f"{v.variant}", style="bold"))
+        out += groups + missed
+    setting = {True: "on", False: "off", None: "unavailable"}[result.normalize_inputs]
+    norm = Text(f"autograd_cache_normalize_inputs {setting} ({result.normalize_source})", "dim")
+    if result.effect is not None:
+        on, off = result.effect.on["tuple_return"], result.effect.off["tuple_return"]
+        norm.append(f"; unique AOT keys (tuple_return) with it on: {on}, off: {off}")
+    out.append(norm)
+    out.append(Text(summary_text(result), style="bold red" if result.missed else "bold green"))
+    return out
+
+
+def _same(a: VariantDedup, b: VariantDedup) -> bool:
+    return a.sentence() == b.sentence() and [m.pieces for m in a.missed] == [
+        m.pieces for m in b.missed
+    ]
+
+
+def render(result: DedupResult, *, color: bool = True, width: int = 100, **_: Any) -> str:
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=width,
+        force_terminal=color,
+        color_system="truecolor" if color else None,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+    )
+    a = result.analysis
+    head = Text("cachekey dedup ", style="bold")
+    head.append(f"{a.model.source}:{a.model.factory}   torch {a.environment.torch}", style="dim")
+    console.print(head)
+    console.print(Group(*section(result, width)))
+    for w in a.warnings:
+        console.print(Text(f"warning: {w}", style="yellow"))
+    return buf.getvalue()
