@@ -1,0 +1,153 @@
+"""``cachekey snapshot``, ``check`` and ``explain``: baselines and the CI gate.
+
+A thin layer over baseline.py (build, write), baseline_load.py (read, validate)
+and drift.py (compare, classify). ``explain`` never imports torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cachekey_cli import cli as cli_mod
+from cachekey_cli.errors import ExitCode, InputError
+
+CHECK_FORMATS = ("rich", "json", "markdown", "github")
+CATEGORIES = ("environment", "config", "graph", "inputs", "split", "tuple-conformance")
+
+
+def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    from cachekey_cli import baseline, pipeline
+
+    options = cli_mod.build_options(model, **kw)
+    with cli_mod.build_progress(g) as progress:
+        run = pipeline.run(options, progress.update)
+    for warning in run.analysis.warnings:
+        cli_mod.say(f"cachekey: warning: {warning}")
+    if g.verbose:
+        cli_mod._print_timings(run.analysis.timings)
+    return run.analysis, baseline.build(run.analysis, variant)
+
+
+def _report(g: Any, result: Any, fmt: str | None, output: str | None, junit: str | None,
+            width: int | None) -> None:
+    from cachekey_cli.render.check_formats import check_renderers, junit_xml
+
+    fmt = cli_mod.resolve_format(fmt)
+    color = fmt == "rich" and not output and cli_mod.stdout_is_tty()
+    text = check_renderers()[fmt](result, color=color, width=width or cli_mod._width())
+    if junit:
+        cli_mod.emit(junit_xml(result), junit)
+    cli_mod.emit(text, output)
+    allowed = [s for s in result.drifted if s.status == "allowed"]
+    if allowed and not g.quiet:
+        cats = ", ".join(sorted({c for s in allowed for c in s.categories}))
+        cli_mod.say(f"cachekey: warning: {len(allowed)} subgraphs drifted in allowed ({cats})")
+    raise cli_mod._Exit(result.exit_code)
+
+
+def _report_options(f: Any) -> Any:
+    decorators = [
+        click.option("--format", "fmt", type=click.Choice(CHECK_FORMATS), default=None,
+                     help="Report format (github: workflow-command annotations)."),
+        click.option("-o", "--output", type=click.Path(dir_okay=False),
+                     help="Write the report here instead of stdout."),
+        click.option("--junit-xml", "junit", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Also write a JUnit XML report, one test case per subgraph."),
+        click.option("--allow", "allow", multiple=True, type=click.Choice(CATEGORIES),
+                     help="Report drift of this category as a warning, not a failure. "
+                     "Repeatable."),
+        click.option("--width", type=int, default=None, help="Report width for rich output."),
+    ]
+    for decorator in reversed(decorators):
+        f = decorator(f)
+    return f
+
+
+def _check_outputs(*paths: str | None) -> None:
+    from cachekey_cli.output import check_writable
+
+    for path in paths:
+        if path:
+            check_writable(path)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(snapshot)
+    group.add_command(check)
+    group.add_command(explain)
+
+
+@click.command()
+@cli_mod.model_options
+@click.option("-o", "--output", default="cachekeys.json", show_default=True,
+              type=click.Path(dir_okay=False), help="Where to write the snapshot.")
+@click.option("--variant", type=click.Choice(["tuple_return", "plain"]), default="tuple_return",
+              show_default=True, help="Which split variant's keys to record.")
+@click.pass_obj
+def snapshot(g: Any, model: str, output: str, variant: str, **kw: Any) -> None:
+    """Record every subgraph's keys, with their components, as a baseline file."""
+    import sys
+
+    from cachekey_cli import baseline
+
+    _check_outputs(output)
+    analysis, snap = _analyse(g, model, variant, kw)
+    snap["meta"] = baseline.meta(analysis, ["cachekey", *sys.argv[1:]])
+    cli_mod.emit(baseline.dumps(snap), output)
+    if not g.quiet:
+        split = snap["split"]
+        cli_mod.say(
+            f"cachekey: wrote {output}: {split['pieces']} subgraphs ({split['compiled']} "
+            f"compiled), variant {variant}, torch {snap['environment']['torch']}"
+        )
+    raise cli_mod._Exit(ExitCode.OK)
+
+
+@click.command()
+@cli_mod.model_options
+@click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
+              metavar="FILE", help="A snapshot written by `cachekey snapshot`. Never modified.")
+@click.option("--variant", type=click.Choice(["tuple_return", "plain"]), default=None,
+              help="Variant to key (default: the one the baseline recorded).")
+@_report_options
+@click.pass_obj
+def check(g: Any, model: str, baseline_path: str, variant: str | None, fmt: str | None,
+          output: str | None, junit: str | None, allow: tuple[str, ...], width: int | None,
+          **kw: Any) -> None:
+    """Recompute MODEL's keys and compare them with a baseline: exit 1 on drift."""
+    from cachekey_cli import baseline, baseline_load, drift
+
+    old = baseline_load.load(baseline_path)  # fail fast, before tracing
+    if variant and variant != old.variant:
+        raise InputError(
+            f"baseline {baseline_path} records variant {old.variant}, not {variant}",
+            f"drop --variant or refresh the baseline with --variant {variant}",
+        )
+    name = baseline.model_name(model)
+    if name != old.model["name"]:
+        raise InputError(
+            f"baseline {baseline_path} is of model {old.model_id}, not {name}",
+            "check the right model, or refresh the baseline with `cachekey snapshot`",
+        )
+    _check_outputs(output, junit)
+    _analysis, snap = _analyse(g, model, old.variant, kw)
+    new = baseline_load.from_dict(snap, "(current)")
+    _report(g, drift.check(old, new, allow), fmt, output, junit, width)
+
+
+@click.command()
+@click.argument("old_path", metavar="OLD.json", type=click.Path(dir_okay=False))
+@click.argument("new_path", metavar="NEW.json", type=click.Path(dir_okay=False))
+@_report_options
+@click.pass_obj
+def explain(g: Any, old_path: str, new_path: str, fmt: str | None, output: str | None,
+            junit: str | None, allow: tuple[str, ...], width: int | None) -> None:
+    """Compare two snapshots offline (no torch needed) and say why keys changed."""
+    from cachekey_cli import baseline_load, drift
+
+    old = baseline_load.load(old_path)
+    new = baseline_load.load(new_path)
+    _check_outputs(output, junit)
+    _report(g, drift.check(old, new, allow), fmt, output, junit, width)

@@ -1,0 +1,44 @@
+"""JUnit XML for ``--junit-xml``: one test case per subgraph, failures for drift.
+
+Allowed drift passes, with the explanation in ``system-out``. No timestamps or
+timings, so the same comparison gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import Any
+
+from cachekey_cli.drift import CheckResult
+
+
+def render(result: Any, **_: Any) -> str:
+    assert isinstance(result, CheckResult)
+    model = f"{result.current.model['name']}:{result.current.model['factory']}"
+    suite = ET.Element(
+        "testsuite",
+        name="cachekey",
+        tests=str(len(result.subgraphs)),
+        failures=str(len(result.failing)),
+        errors="0",
+        skipped=str(sum(1 for s in result.subgraphs if s.status == "not compiled")),
+    )
+    for s in result.subgraphs:
+        case = ET.SubElement(suite, "testcase", classname=f"cachekey.{model}", name=s.id)
+        case.set("time", "0")
+        text = "\n".join(s.lines())
+        if s.status == "not compiled":
+            ET.SubElement(case, "skipped", message="splitting op: not compiled")
+        elif s.drifted and s.status != "allowed":
+            failure = ET.SubElement(
+                case, "failure", message=f"{s.status}: {', '.join(s.categories)}",
+                type=f"cachekey.{s.status}",
+            )
+            failure.text = text
+        elif s.status == "allowed":
+            out = ET.SubElement(case, "system-out")
+            out.text = f"allowed drift ({', '.join(s.categories)}):\n{text}"
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
