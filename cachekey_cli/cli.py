@@ -137,7 +137,7 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool, verbose: bool) -> None
 @cli.command()
 @model_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Report format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report here.")
+@click.option("-o", "--output", metavar="FILE", help="Write the report here (atomically).")
 @click.option("--width", type=int, default=None, help="Report width for rich output.")
 @click.option("--verify", is_flag=True, help="Also really compile every piece and compare keys.")
 @click.pass_obj

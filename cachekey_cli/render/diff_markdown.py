@@ -12,14 +12,27 @@ def _short(key: KeyResult) -> str:
     return f"`{key.key[:10]}`" if key.key else "—"
 
 
+def _split_ops(a: Any) -> str:
+    matched = ", ".join(f"`{o}`" for o in a.model.matched_ops) or "none"
+    if a.model.split_ops_origin == "default":
+        return f"SDPA family (default), matched {matched}"
+    listed = ", ".join(f"`{o}`" for o in a.model.split_ops)
+    return f"{listed} (from {a.model.split_ops_origin}), matched {matched}"
+
+
 def render(result: DiffResult, **_: Any) -> str:
     a = result.analysis
     lines = [
         f"### cachekey diff: `{a.model.source}`",
         "",
         f"torch `{a.environment.torch}` · tuple_return **{a.environment.tuple_return}** · "
-        f"split ops: {', '.join(f'`{o}`' for o in a.model.split_ops) or 'none'}",
+        f"split ops: {_split_ops(a)} · {len(a.graphs)} graph(s)",
         "",
+        *[
+            f"> graph break: `g{g.index}` ends at `{g.break_location}`: {g.break_reason}\n"
+            for g in a.graphs
+            if g.break_reason
+        ],
         "| piece | kind | outputs | plain returns tuple | normalized | plain aot | "
         "tuple_return aot | plain inductor | tuple_return inductor | verdict |",
         "|---|---|---:|---|---|---|---|---|---|---|",
