@@ -52,3 +52,27 @@ def test_grad_mode_is_part_of_the_key(transformer_run):
     with torch.enable_grad():
         real = torchapi.compile_for_real(raw.gm, raw.inputs)
     assert real["aot_key"] and real["aot_key"] != [last.variants["tuple_return"].aot_key.key]
+
+
+def test_cli_verify_passes_on_a_real_compile(capsys):
+    from cachekey_cli.cli import run_cli
+    from tests.conftest import fixture_path
+
+    code = run_cli(["diff", fixture_path("mlp.py"), "--verify", "--format", "json"])
+    err = capsys.readouterr().err
+    assert code == 1  # drift (bare-tensor piece), and no verify failure
+    assert "verify: 4 keys checked against real compiles, 0 mismatches" in err
+
+
+def test_cli_verify_mismatch_is_exit_4(monkeypatch, capsys):
+    from cachekey_cli.cli import run_cli
+    from tests.conftest import fixture_path
+
+    def fake_compile(gm, inputs):
+        return {"aot_key": ["anotthekey"], "inductor_key": ["fnotthekey"]}
+
+    monkeypatch.setattr(torchapi, "compile_for_real", fake_compile)
+    code = run_cli(["diff", fixture_path("mlp.py"), "--verify", "--format", "json"])
+    err = capsys.readouterr().err
+    assert code == 4
+    assert "4 mismatches" in err and "real ['anotthekey']" in err
