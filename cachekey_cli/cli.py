@@ -148,7 +148,7 @@ def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int
     MODEL is PATH.py[:FACTORY] or pkg.module[:FACTORY]; the factory (default
     `build`) returns (module, args) or (module, args, kwargs).
     """
-    from cachekey_cli import compare, pipeline
+    from cachekey_cli import compare, dedup, pipeline
     from cachekey_cli.output import check_writable
     from cachekey_cli.render import diff_renderers
     from cachekey_cli.verdict import summarize
@@ -159,10 +159,13 @@ def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int
     with build_progress(g) as progress:
         run = pipeline.run(options, progress.update)
         result = compare.diff(run.analysis)
+        dedup_result = dedup.analyse(run)
         checks = _run_verify(run, options, progress.update) if verify else []
     fmt = resolve_format(fmt)
     color = fmt == "rich" and not output and stdout_is_tty()
-    text = diff_renderers()[fmt](result, color=color, width=width or _width())
+    text = diff_renderers()[fmt](
+        result, color=color, width=width or _width(), dedup=dedup_result
+    )
     emit(text, output)
     if g.verbose:
         _print_timings(run.analysis.timings)

@@ -46,5 +46,10 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
     }
 
 
-def render(result: DiffResult, **_: Any) -> str:
-    return json.dumps(to_dict(result), indent=2, sort_keys=False) + "\n"
+def render(result: DiffResult, dedup: Any = None, **_: Any) -> str:
+    data = to_dict(result)
+    if dedup is not None:  # a dedup.DedupResult: the "dedup" section (docs/dedup.md)
+        from cachekey_cli.render import dedup_json
+
+        data["dedup"] = dedup_json.section(dedup)
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"

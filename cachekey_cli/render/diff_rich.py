@@ -128,7 +128,9 @@ def _explanations(result: DiffResult) -> list[Any]:
     return out
 
 
-def render(result: DiffResult, *, color: bool = True, width: int = 100, **_: Any) -> str:
+def render(
+    result: DiffResult, *, color: bool = True, width: int = 100, dedup: Any = None, **_: Any
+) -> str:
     buf = io.StringIO()
     console = Console(
         file=buf,
@@ -150,4 +152,8 @@ def render(result: DiffResult, *, color: bool = True, width: int = 100, **_: Any
     summary = summarize(result)
     style = "bold red" if summary.drifted else "bold green"
     console.print(Text(summary.sentence(), style=style))
+    if dedup is not None:  # a dedup.DedupResult: its section follows the diff
+        from cachekey_cli.render import dedup_rich
+
+        console.print(Group(*dedup_rich.section(dedup, width)))
     return buf.getvalue()
