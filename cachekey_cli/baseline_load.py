@@ -29,7 +29,11 @@ MODEL_FIELDS = ("name", "factory", "split_ops", "split_ops_origin", "matched_ops
 
 
 class _Bad(Exception):
-    """Internal: where in the document, and what is wrong there."""
+    """Internal: where in the document, and what is wrong there (and a better fix, if any)."""
+
+    def __init__(self, message: str, hint: str = REFRESH) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 def load(path: str) -> Snapshot:
@@ -61,7 +65,8 @@ def parse(data: bytes, label: str) -> Snapshot:
     try:
         doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        what = "truncated" if exc.pos >= len(text.rstrip()) else "not valid JSON"
+        cut = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string")
+        what = "truncated" if cut else "not valid JSON"
         raise InputError(
             f"baseline {label} is {what} (line {exc.lineno}, column {exc.colno}: {exc.msg})",
             REFRESH,
@@ -72,7 +77,7 @@ def parse(data: bytes, label: str) -> Snapshot:
     try:
         return from_dict(doc, label)
     except _Bad as exc:
-        raise InputError(f"baseline {label} is not a cachekey snapshot: {exc}", REFRESH) from None
+        raise InputError(f"baseline {label} is not a cachekey snapshot: {exc}", exc.hint) from None
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -136,8 +141,8 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         _fail("schema_version", "must be an integer")
     if version > SCHEMA_VERSION:
         raise _Bad(
-            f"schema_version {version} is newer than this cachekey reads ({SCHEMA_VERSION}); "
-            "upgrade cachekey"
+            f"schema_version {version} is newer than this cachekey reads ({SCHEMA_VERSION})",
+            "upgrade cachekey, or re-create the baseline with this version",
         )
     if version < 1 or version != SCHEMA_VERSION:
         _fail("schema_version", f"{version} is unknown (this cachekey reads {SCHEMA_VERSION})")

@@ -107,7 +107,7 @@ def snapshot(g: Any, model: str, output: str, variant: str, **kw: Any) -> None:
 
 @click.command()
 @cli_mod.model_options
-@click.option("--baseline", "baseline_path", required=True, type=click.Path(dir_okay=False),
+@click.option("--baseline", "baseline_path", required=True,
               metavar="FILE", help="A snapshot written by `cachekey snapshot`. Never modified.")
 @click.option("--variant", type=click.Choice(["tuple_return", "plain"]), default=None,
               help="Variant to key (default: the one the baseline recorded).")
@@ -138,8 +138,8 @@ def check(g: Any, model: str, baseline_path: str, variant: str | None, fmt: str 
 
 
 @click.command()
-@click.argument("old_path", metavar="OLD.json", type=click.Path(dir_okay=False))
-@click.argument("new_path", metavar="NEW.json", type=click.Path(dir_okay=False))
+@click.argument("old_path", metavar="OLD.json")
+@click.argument("new_path", metavar="NEW.json")
 @_report_options
 @click.pass_obj
 def explain(g: Any, old_path: str, new_path: str, fmt: str | None, output: str | None,

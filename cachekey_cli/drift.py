@@ -316,6 +316,8 @@ def _context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
     out = []
     for name in ("torch", "torch_git", "python", "platform", "devices", "tuple_return"):
         a, b = old.environment.get(name), new.environment.get(name)
+        if a != b and name == "torch_git":
+            a, b = (x[:12] if isinstance(x, str) else x for x in (a, b))
         if a != b:
             out.append(f"environment {name}: {_fmt(a)} → {_fmt(b)}")
     keys = sorted(set(old.config_overrides) | set(new.config_overrides))

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cachekey_cli import baseline, pipeline
+from tests import conftest
 from tests.conftest import FIXTURES, analyse
 
 BASE = "drift/base/model.py"
@@ -35,6 +36,8 @@ def write_snapshot(path: Path, snap: dict[str, Any]) -> Path:
 def memo_pipeline(monkeypatch: Any) -> None:
     """Route the CLI's pipeline.run through the session memo, so in-process CLI runs are cheap."""
 
+    real = pipeline.run
+
     def run(options: pipeline.Options, progress: Any = None) -> Any:
         name = os.path.relpath(os.path.abspath(options.model), FIXTURES)
         changed = {
@@ -42,7 +45,10 @@ def memo_pipeline(monkeypatch: Any) -> None:
             for f in dataclasses.fields(options)
             if f.name != "model" and getattr(options, f.name) != getattr(_DEFAULTS, f.name)
         }
-        return analyse(name, **changed)
+        key = (name, tuple(sorted(changed.items())))  # the memo key conftest.analyse uses
+        if key not in conftest._RUNS:
+            conftest._RUNS[key] = real(pipeline.Options(model=str(FIXTURES / name), **changed))
+        return conftest._RUNS[key]
 
     monkeypatch.setattr(pipeline, "run", run)
 
