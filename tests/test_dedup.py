@@ -1,0 +1,147 @@
+"""Dedup: unique compile units per key kind, isomorphic pieces that split, and why."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.fx
+
+from cachekey_cli import dedup, fingerprint
+from cachekey_cli.cli import run_cli
+from tests.conftest import analyse, fixture_path
+
+
+def _only_missed(result, variant="tuple_return"):
+    v = result.variant(variant)
+    assert len(v.missed) == 1, [m.pieces for m in v.missed]
+    return v, v.missed[0]
+
+
+def test_transformer_dedups_to_few_units_and_explains_the_annotation():
+    result = dedup.analyse(analyse("transformer.py"))
+    for variant in ("plain", "tuple_return"):
+        v, m = _only_missed(result, variant)
+        assert (v.compiled, v.structures) == (4, 3)
+        assert v.kind("aot_key").unique == 4
+        assert v.kind("inductor_key").unique == 3
+        assert m.pieces == ("g0/submod_2", "g0/submod_4")
+        assert m.split == ("aot_key",) and m.shared == ("inductor_key",)
+        kinds = {d.kind: d for d in m.differences}
+        assert set(kinds) == {"input annotation"}
+        assert kinds["input annotation"].values == {
+            "g0/submod_2": "torch.Tensor", "g0/submod_4": None,
+        }
+        assert [c.name for c in m.changes["aot_key"]] == ["gm"]
+        change = m.changes["aot_key"][0]
+        assert "p_2 : torch.Tensor" in change.before and "p_2 : torch.Tensor" not in change.after
+        assert "Inductor key is shared" in m.explanation
+
+
+def test_layer_name_constant_splits_both_keys_and_is_named():
+    result = dedup.analyse(analyse("layer_name_const.py"))
+    v, m = _only_missed(result)
+    assert (v.compiled, v.structures) == (5, 3)
+    assert v.kind("aot_key").unique == 5 and v.kind("inductor_key").unique == 5
+    assert m.pieces == ("g0/submod_2", "g0/submod_4", "g0/submod_6")
+    assert m.split == ("aot_key", "inductor_key") and m.shared == ()
+    const = next(d for d in m.differences if d.kind == "string constant")
+    assert "cachekey_fixtures.scaled_mlp" in const.where
+    assert list(const.values.values()) == [
+        "'model.layers.0.mlp'", "'model.layers.1.mlp'", "'model.layers.2.mlp'"
+    ]
+    inductor_gm = next(c for c in m.changes["inductor_key"] if c.name == "gm")
+    assert "model.layers.0.mlp" in inductor_gm.before
+    assert "model.layers.1.mlp" in inductor_gm.after
+    assert "layer index" in m.explanation
+
+
+def test_placeholder_names_matter_only_without_input_normalization():
+    on = dedup.analyse(analyse("transformer.py"))
+    off = dedup.analyse(analyse("transformer.py", normalize_inputs=False))
+    assert on.normalize_inputs is True and on.normalize_source == "torch default"
+    assert off.normalize_inputs is False and off.normalize_source == "--no-normalize-inputs"
+    _, m_on = _only_missed(on)
+    _, m_off = _only_missed(off)
+    assert not [d for d in m_on.differences if d.kind == "input name"]
+    names = [d for d in m_off.differences if d.kind == "input name"]
+    assert names and "placeholder names differ" in m_off.explanation
+    assert any("modules_0" in str(d.values["g0/submod_2"]) for d in names)
+
+
+def test_normalize_effect_agrees_with_keying_under_the_other_setting():
+    run = analyse("layer_name_const.py")
+    effect = dedup.normalize_effect(run)
+    off = dedup.analyse(analyse("layer_name_const.py", normalize_inputs=False))
+    for variant in ("plain", "tuple_return"):
+        assert effect.on[variant] == dedup.analyse(run).variant(variant).kind("aot_key").unique
+        assert effect.off[variant] == off.variant(variant).kind("aot_key").unique
+
+
+def test_summary_dict_is_plain_data():
+    data = dedup.summary_dict(analyse("transformer.py"))
+    json.dumps(data)
+    assert data["summary"]["missed"] == {"plain": 1, "tuple_return": 1}
+    assert data["variants"]["tuple_return"]["unique"] == {"aot_key": 4, "inductor_key": 3}
+    groups = data["variants"]["tuple_return"]["groups"]["inductor_key"]
+    assert sorted(len(g["pieces"]) for g in groups) == [1, 1, 2]
+
+
+def _trace(fn) -> torch.fx.GraphModule:
+    return torch.fx.symbolic_trace(fn)
+
+
+def _inputs():
+    return (torch.zeros(2, 3),)
+
+
+def test_fingerprint_ignores_digits_in_strings_but_not_ops_or_ints():
+    a = fingerprint.structure(_trace(lambda x: (x + 1, "layers.3")), _inputs())
+    b = fingerprint.structure(_trace(lambda x: (x + 1, "layers.17")), _inputs())
+    c = fingerprint.structure(_trace(lambda x: (x + 2, "layers.3")), _inputs())
+    d = fingerprint.structure(_trace(lambda x: (x * 1, "layers.3")), _inputs())
+    e = fingerprint.structure(_trace(lambda x: (x + 1, "heads.3")), _inputs())
+    assert a.fingerprint == b.fingerprint
+    assert len({a.fingerprint, c.fingerprint, d.fingerprint, e.fingerprint}) == 4
+    diffs = fingerprint.differences({"a": a, "b": b})
+    assert [(x.kind, x.values) for x in diffs] == [
+        ("string constant", {"a": "'layers.3'", "b": "'layers.17'"})
+    ]
+
+
+def test_fingerprint_sees_shapes_and_ignores_requires_grad_but_reports_it():
+    gm = _trace(lambda x: x + 1)
+    a = fingerprint.structure(gm, (torch.zeros(2, 3),))
+    b = fingerprint.structure(gm, (torch.zeros(2, 3, requires_grad=True),))
+    c = fingerprint.structure(gm, (torch.zeros(3, 2),))
+    assert a.fingerprint == b.fingerprint != c.fingerprint
+    diffs = fingerprint.differences({"a": a, "b": b})
+    assert [(x.kind, x.values) for x in diffs] == [("requires_grad", {"a": "False", "b": "True"})]
+
+
+def test_dedup_command_json(tmp_path):
+    out = tmp_path / "report.json"
+    code = run_cli(["-q", "dedup", fixture_path("layer_name_const.py"), "--format", "json",
+                    "-o", str(out)])
+    assert code == 1  # isomorphic pieces split: a finding
+    data = json.loads(out.read_text())
+    assert data["kind"] == "dedup"
+    assert data["summary"]["verdict"] == "missed"
+    assert data["normalize_inputs"]["unique_aot_keys"]["on"]["tuple_return"] == 5
+    missed = data["variants"]["tuple_return"]["missed"][0]
+    assert {d["kind"] for d in missed["differences"]} >= {"string constant"}
+
+
+@pytest.mark.parametrize("fmt", ["markdown", "rich"])
+def test_dedup_text_reports(fmt):
+    from cachekey_cli.commands_dedup import renderers
+
+    result = dedup.analyse(analyse("layer_name_const.py"))
+    text = renderers()[fmt](result, color=False, width=100)
+    flat = " ".join(text.split())
+    assert "5 compiled pieces → 5 unique AOT keys, 5 unique Inductor keys" in flat
+    assert "model.layers.1.mlp" in text
+    assert "\x1b[" not in text
+    if fmt == "rich":
+        assert max(len(line) for line in text.splitlines()) <= 100
