@@ -117,7 +117,8 @@ def bench_startup() -> dict[str, Any]:
         for _ in range(3):
             r = measure([str(BIN / "cachekey"), *args], _env(), f"cachekey {' '.join(args)}")
             walls.append(r["wall_s"])
-        imported = measure([str(BIN / "python"), "-c", probe, *args], _env(), "  torch import probe")
+        probe_cmd = [str(BIN / "python"), "-c", probe, *args]
+        imported = measure(probe_cmd, _env(), "  torch import probe")
         if name == "explain" and "No such command" in r["_stderr"]:
             out[name] = {"available": False}
             continue
@@ -152,8 +153,11 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     if 8 in by and 32 in by:
         s["diff_t32_over_t8"] = ratio(_wall(by[32], "diff"), _wall(by[8], "diff"))
         s["cold_t32_over_t8"] = ratio(_wall(by[32], "cold"), _wall(by[8], "cold"))
-    medians = [r["diff"]["timings"].get("aot_key_ms_median") for r in rows if "timings" in r["diff"]]
-    s["aot_key_ms_median_by_layers"] = medians
+    s["aot_key_ms_median_by_layers"] = {
+        r["layers"]: r["diff"]["timings"].get("aot_key_ms_median")
+        for r in rows
+        if "timings" in r["diff"]
+    }
     return s
 
 

@@ -9,9 +9,12 @@ vLLM's piecewise scheme, so they get a graph hash only.
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import hashlib
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch.fx
 
@@ -44,13 +47,28 @@ class Keyer:
         self.memo = memo  # False keys every piece from scratch (tests compare the two)
         self._inductor_by_aot: dict[str, KeyResult] = {}
         self._aot_components: dict[str, tuple[Component, ...]] = {}
+        self._by_piece: dict[tuple[Any, ...], tuple[RawPiece, dict[str, Any], VariantKeys]] = {}
         self.inductor_computed = 0
         self.inductor_reused = 0
+        self.pieces_shared = 0  # pieces keyed once for both variants (see _same_piece)
         # Seconds per AOT key and per computed Inductor key, in order (for --verbose / bench).
         self.aot_seconds: list[float] = []
         self.inductor_seconds: list[float] = []
 
     def key_piece(self, piece: RawPiece, variant: str) -> VariantKeys:
+        if not self.memo or piece.splitting_op:
+            return self._key_piece(piece, variant)
+        identity = _piece_identity(piece)
+        state = _module_state(piece.gm)  # before keying: torch's key functions add attributes
+        seen = self._by_piece.get(identity)
+        if seen is not None and _equal_state(seen[1], state):
+            self.pieces_shared += 1
+            return dataclasses.replace(seen[2], variant=variant)
+        result = self._key_piece(piece, variant)
+        self._by_piece[identity] = (piece, state, result)  # the piece keeps the ids valid
+        return result
+
+    def _key_piece(self, piece: RawPiece, variant: str) -> VariantKeys:
         gm = piece.gm
         returns_tuple = torchapi.graph_returns_tuple(gm)
         if piece.splitting_op:  # never reaches compile_fx, so never normalized
@@ -85,6 +103,40 @@ class Keyer:
         if aot.key is not None:
             self._inductor_by_aot[aot.key] = result
         return result
+
+
+def _piece_identity(piece: RawPiece) -> tuple[Any, ...]:
+    """What a compile of the piece depends on, short of the config (one Keyer, one config).
+
+    The generated code, every node's op, name and target object (so the code's
+    globals are the same objects), and the very same example-input objects (so
+    the same metadata, symbolic shapes included). The plain and tuple_return
+    variants of a piece that already returns a tuple match; nothing else does.
+    """
+    gm = piece.gm
+    nodes = tuple(
+        (n.op, n.name, n.target if isinstance(n.target, str) else id(n.target))
+        for n in gm.graph.nodes
+    )
+    # GraphModule makes a class per instance; torch pickles the class name.
+    cls = (type(gm).__name__, type(gm).__bases__)
+    return (cls, gm.code, nodes, tuple(id(x) for x in piece.inputs))
+
+
+def _module_state(gm: torch.fx.GraphModule) -> dict[str, Any]:
+    """The rest of what torch pickles for a GraphModule: its __dict__ but the graph."""
+    return {
+        k: copy.copy(v) if isinstance(v, (dict, list, set)) else v
+        for k, v in vars(gm).items()
+        if k != "_graph"
+    }
+
+
+def _equal_state(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    try:
+        return a.keys() == b.keys() and all(bool(a[k] == b[k]) for k in a)
+    except Exception:  # e.g. a tensor in meta: no cheap proof, so no sharing
+        return False
 
 
 def key_all(

@@ -150,6 +150,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
 
     timings["inductor_keys_computed"] = float(keyer.inductor_computed)
     timings["inductor_keys_reused"] = float(keyer.inductor_reused)
+    timings["pieces_keyed_once_for_both_variants"] = float(keyer.pieces_shared)
     timings.update(_key_cost(keyer))
     env = Environment(
         torch=torch.__version__,
@@ -193,7 +194,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
 
 
 def _key_cost(keyer: Any) -> dict[str, float]:
-    """Median milliseconds per key; the first of each kind pays torch's warm-up, so it is left out."""
+    """Milliseconds per key; the first of each kind pays torch's warm-up, so medians skip it."""
     import statistics
 
     out: dict[str, float] = {}

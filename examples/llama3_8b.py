@@ -14,8 +14,9 @@ all 16 GB.
 
 from __future__ import annotations
 
+# examples/llama.py: the loader puts the model file's folder on sys.path.
 import torch
-from llama import LlamaConfig, build_model  # examples/llama.py; the loader puts this folder on sys.path
+from llama import LlamaConfig, build_model
 from torch import nn
 
 LLAMA3_8B = LlamaConfig(

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from cachekey_cli import keys, loader, pipeline
+from cachekey_cli.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_LLAMA = f"{ROOT / 'examples' / 'llama.py'}:build_4"
@@ -60,7 +61,7 @@ def test_meta_init_materializes_on_cpu_without_compute():
 
 
 def test_init_option_is_validated():
-    with pytest.raises(Exception):
+    with pytest.raises(InputError):
         loader.load(SMALL_LLAMA, init="bogus")
 
 
