@@ -87,3 +87,32 @@ def test_key_cost_timings_are_reported(llama_runs):
     timings = llama_runs[0].analysis.timings
     for name in ("aot_key_ms_median", "aot_key_ms_first", "inductor_key_ms_first"):
         assert timings[name] > 0
+
+
+def test_progress_is_silent_without_a_tty_and_with_quiet(monkeypatch, capsys):
+    import sys
+
+    from cachekey_cli import cli
+    from cachekey_cli.progress import ProgressReporter
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
+    assert not cli.build_progress(cli.Globals()).enabled
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    assert not cli.build_progress(cli.Globals(quiet=True)).enabled
+    assert cli.build_progress(cli.Globals()).enabled
+    with ProgressReporter(enabled=False) as progress:
+        for stage in ("load", "trace", "key"):
+            progress.update(stage, 0, 3)
+            progress.update(stage, 3, 3)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_json_meta_carries_stage_timings_and_key_cost(transformer_run):
+    from cachekey_cli import compare
+    from cachekey_cli.render import diff_json
+
+    meta = diff_json.to_dict(compare.diff(transformer_run.analysis))["meta"]["timings"]
+    for stage in ("import_torch", "load", "trace", "split", "key"):
+        assert meta[stage] >= 0
+    assert meta["aot_key_ms_first"] > 0
+    assert "pieces_keyed_once_for_both_variants" in meta
