@@ -103,32 +103,48 @@ def bench_layers(layers: int, compile_too: bool) -> dict[str, Any]:
     return row
 
 
-def bench_startup() -> dict[str, Any]:
+def bench_startup(snapshot_layers: int) -> dict[str, Any]:
+    """``cachekey --help`` and ``cachekey explain`` on two snapshots of the benchmark model."""
     print("start-up", file=sys.stderr, flush=True)
     probe = (
-        "import sys, time; t = time.perf_counter(); from cachekey_cli.cli import run_cli; "
-        "code = run_cli(sys.argv[1:]); "
+        "import sys; from cachekey_cli.cli import run_cli; code = run_cli(sys.argv[1:]); "
         "print('TORCH_IMPORTED=' + str('torch' in sys.modules), file=sys.stderr); "
         "sys.exit(code)"
     )
     out: dict[str, Any] = {}
-    for name, args in (("help", ["--help"]), ("explain", ["explain"])):
-        walls = []
-        for _ in range(3):
-            r = measure([str(BIN / "cachekey"), *args], _env(), f"cachekey {' '.join(args)}")
-            walls.append(r["wall_s"])
-        probe_cmd = [str(BIN / "python"), "-c", probe, *args]
-        imported = measure(probe_cmd, _env(), "  torch import probe")
-        if name == "explain" and "No such command" in r["_stderr"]:
-            out[name] = {"available": False}
-            continue
-        out[name] = {
-            "available": True,
-            "wall_s_median": round(statistics.median(walls), 3),
-            "wall_s_all": walls,
-            "exit_code": r["exit_code"],
-            "imports_torch": "TORCH_IMPORTED=True" in imported["_stderr"],
-        }
+    folder = Path(tempfile.mkdtemp(prefix="cachekey-bench-snap-"))
+    try:
+        cases: list[tuple[str, list[str]]] = [("help", ["--help"])]
+        old, new = folder / "old.json", folder / "new.json"
+        env = _env(CACHEKEY_LAYERS=str(snapshot_layers))
+        base = [str(BIN / "cachekey"), "-q", "snapshot", MODEL]
+        made = measure([*base, "-o", str(old)], env, f"snapshot ({snapshot_layers} layers)")
+        if made["exit_code"] == 0:
+            measure([*base, "-o", str(new), "--inductor-config", "fallback_random=True"],
+                    env, "snapshot, config changed")
+            cases.append(("explain", ["explain", str(old), str(new), "--format", "json"]))
+        else:
+            out["explain"] = {"available": False, "why": made["_stderr"].strip()[-300:]}
+        for name, args in cases:
+            walls = []
+            for _ in range(3):
+                r = measure([str(BIN / "cachekey"), *args], _env(), f"cachekey {name}")
+                walls.append(r["wall_s"])
+            probe_cmd = [str(BIN / "python"), "-c", probe, *args]
+            imported = measure(probe_cmd, _env(), "  torch import probe")
+            out[name] = {
+                "available": True,
+                "wall_s_median": round(statistics.median(walls), 3),
+                "wall_s_all": walls,
+                "peak_rss_mb": r["peak_rss_mb"],
+                "exit_code": r["exit_code"],
+                "imports_torch": "TORCH_IMPORTED=True" in imported["_stderr"],
+            }
+        if "explain" in out and out["explain"].get("available"):
+            out["explain"]["snapshot_layers"] = snapshot_layers
+            out["explain"]["snapshot_bytes"] = old.stat().st_size
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return out
 
 
@@ -164,7 +180,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'layers':>6} | {'diff s':>7} {'MB':>6} | {'trace s':>7} {'MB':>6} | "
             f"{'cold s':>7} {'MB':>6} | {'warm s':>7} {'MB':>6} | "
-            f"{'diff/cold':>9} {'diff/warm':>9} {'diff/trace':>10} | {'AOT ms':>6} {'ind c/r':>7}")
+            f"{'diff/cold':>9} {'diff/warm':>9} {'diff/trace':>10} | {'AOT ms':>6} {'ind c/r/s':>9}")
     lines = [head, "-" * len(head)]
 
     def cell(m: dict[str, Any] | None) -> str:
@@ -177,13 +193,17 @@ def table(rows: list[dict[str, Any]]) -> str:
 
     for r in rows:
         t = r["diff"].get("timings", {})
-        ind = f"{int(t.get('inductor_keys_computed', 0))}/{int(t.get('inductor_keys_reused', 0))}"
+        ind = "/".join(
+            str(int(t.get(k, 0)))
+            for k in ("inductor_keys_computed", "inductor_keys_reused",
+                      "pieces_keyed_once_for_both_variants")
+        )
         ra = r["ratios"]
         lines.append(
             f"{r['layers']:>6} | {cell(r.get('diff'))} | {cell(r.get('trace'))} | "
             f"{cell(r.get('cold'))} | {cell(r.get('warm'))} | {fmt(ra['diff_over_cold'], 9)} "
             f"{fmt(ra['diff_over_warm'], 9)} {fmt(ra['diff_over_trace'], 10)} | "
-            f"{fmt(t.get('aot_key_ms_median'), 6)} {ind:>7}"
+            f"{fmt(t.get('aot_key_ms_median'), 6)} {ind:>9}"
         )
     return "\n".join(lines)
 
@@ -219,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     layers = [4, 8] if args.quick else [int(x) for x in args.layers.split(",") if x]
     started = datetime.now(timezone.utc)
     doc: dict[str, Any] = {"machine": machine(), "started": started.isoformat(timespec="seconds")}
-    doc["startup"] = bench_startup()
+    doc["startup"] = bench_startup(max(layers))
     rows = [bench_layers(n, not args.no_compile) for n in layers]
     doc["summary"] = summarize(rows)
     if not (args.quick or args.no_8b):
