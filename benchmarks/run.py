@@ -180,7 +180,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]]) -> str:
     head = (f"{'layers':>6} | {'diff s':>7} {'MB':>6} | {'trace s':>7} {'MB':>6} | "
             f"{'cold s':>7} {'MB':>6} | {'warm s':>7} {'MB':>6} | "
-            f"{'diff/cold':>9} {'diff/warm':>9} {'diff/trace':>10} | {'AOT ms':>6} {'ind c/r/s':>9}")
+            f"{'diff/cold':>9} {'diff/warm':>9} {'diff/trace':>10} | "
+            f"{'AOT ms':>6} {'ind c/r/s':>9}")
     lines = [head, "-" * len(head)]
 
     def cell(m: dict[str, Any] | None) -> str:
