@@ -103,9 +103,11 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         with _timed(timings, "split"):
             matched: set[str] = set()
             splits = []
-            for cap in captured:
+            for i, cap in enumerate(captured):
+                progress("split", i, len(captured))
                 matched |= split.matched_ops(cap.gm, ops)
                 splits.append((cap, split.split_variants(cap.gm, ops, impl)))
+            progress("split", len(captured), len(captured))
         if origin == "default":
             if not matched:
                 warnings.append(

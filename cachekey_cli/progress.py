@@ -7,6 +7,7 @@ from typing import Any
 STAGE_LABELS = {
     "load": "loading model",
     "trace": "tracing with Dynamo",
+    "split": "splitting graphs",
     "key": "keying pieces",
     "verify": "compiling for real",
     "runs": "fresh-process runs",
