@@ -2,7 +2,8 @@
 # `make demo` or `make test`.
 PYTHON ?= python3
 VENV ?= .venv
-# The CPU wheel; plain `torch` would pull a multi-GB CUDA build.
+# The CPU wheel; plain `torch` would pull a multi-GB CUDA build. Any pip arguments
+# work here, e.g. TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128".
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cachekey-installed
@@ -15,7 +16,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet $(TORCH)
 	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	touch $(STAMP)
 

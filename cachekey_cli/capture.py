@@ -9,6 +9,7 @@ Example inputs for every piece later come from ``meta["example_value"]``.
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -76,7 +77,7 @@ def capture(model: LoadedModel, *, inference: bool = True) -> list[Captured]:
         module.eval()
     try:
         compiled = torch.compile(module, backend=backend, fullgraph=False)
-        with mode, torchapi.quiet_torch_logs():
+        with mode, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
             compiled(*model.args, **model.kwargs)
     except Exception as exc:
         graphs.clear()
@@ -94,7 +95,7 @@ def capture(model: LoadedModel, *, inference: bool = True) -> list[Captured]:
 def _classify_failure(model: LoadedModel, exc: Exception) -> Exception:
     """Tell a broken model (fails eagerly too) from a Dynamo failure."""
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), contextlib.redirect_stdout(sys.stderr):
             model.module(*model.args, **model.kwargs)
     except Exception as eager:
         return InputError(

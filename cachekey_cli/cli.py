@@ -120,7 +120,9 @@ def build_options(model: str, **kw: Any) -> Any:
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="cachekey")
 @click.option("--traceback", is_flag=True, help="Show full tracebacks on errors.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages on stderr.")
+@click.option(
+    "-q", "--quiet", is_flag=True, help="No progress bar (errors and verify results still print)."
+)
 @click.option("-v", "--verbose", is_flag=True, help="Per-stage timings on stderr.")
 @click.pass_context
 def cli(ctx: click.Context, traceback: bool, quiet: bool, verbose: bool) -> None:
@@ -195,8 +197,16 @@ def _width() -> int:
 
 
 def _print_timings(timings: Any) -> None:
-    for stage, seconds in timings.items():
-        say(f"timing: {stage:<24} {seconds:.3f}")
+    for stage, value in timings.items():
+        if stage.endswith("_ms") or "_ms_" in stage:
+            say(f"timing: {stage:<34} {value:9.1f} ms")
+        elif stage in _STAGES:
+            say(f"timing: {stage:<34} {value:9.3f} s")
+        else:
+            say(f"count:  {stage:<34} {value:9.0f}")
+
+
+_STAGES = ("import_torch", "load", "trace", "split", "key", "dedup", "verify")
 
 
 class _Exit(Exception):

@@ -75,6 +75,17 @@ def kind_drift(kind: str, left: KeyResult, right: KeyResult) -> KindDrift | None
 
 def diff_piece(piece: Piece) -> PieceDiff:
     plain, tupled = piece.variants["plain"], piece.variants["tuple_return"]
+    if piece.splitting_op:
+        # Not compiled, so no cache key: its graph may differ (bare value vs
+        # 1-tuple) without any cache effect, and that is not drift.
+        same = plain.graph_hash.key == tupled.graph_hash.key
+        text = (
+            "splitting op: not compiled; same graph in both variants"
+            if same
+            else f"splitting op: not compiled, so no cache is affected; its graph differs "
+            f"only as `{plain.output_code}` vs `{tupled.output_code}`"
+        )
+        return PieceDiff(piece, (), text, text)
     drifts = []
     for kind in KEY_KINDS:
         drift = kind_drift(kind, plain.key(kind), tupled.key(kind))
@@ -89,8 +100,6 @@ def explain_piece(piece: Piece, drifts: tuple[KindDrift, ...]) -> tuple[str, str
     """(why the keys differ, which components differ) for one piece."""
     plain, tupled = piece.variants["plain"], piece.variants["tuple_return"]
     if not drifts:
-        if piece.splitting_op:
-            return "splitting op: not compiled; same graph in both variants", ""
         if plain.returns_tuple:
             return f"returns {piece.outputs} values as a tuple in both variants: keys agree", ""
         return "keys agree", ""
@@ -107,12 +116,11 @@ def explain_piece(piece: Piece, drifts: tuple[KindDrift, ...]) -> tuple[str, str
         if d.kind == "graph_hash":
             continue
         if d.changes:
-            details.append(f"{d.kind} differs in " + ", ".join(c.describe(60) for c in d.changes[:4]))
+            listed = ", ".join(c.describe(60) for c in d.changes[:4])
+            details.append(f"{d.kind} differs in {listed}")
         elif d.note:
             details.append(f"{d.kind}: {d.note}")
-    if piece.splitting_op:
-        parts.append("splitting op: not compiled, so only its graph hash moves")
-    elif "inductor_key" not in drifted and plain.inductor_key.key:
+    if "inductor_key" not in drifted and plain.inductor_key.key:
         parts.append(
             "inductor_key is unchanged: AOTAutograd hands Inductor the same forward graph"
         )

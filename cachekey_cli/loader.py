@@ -8,6 +8,7 @@ splitting ops.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import os
@@ -70,7 +71,14 @@ def load(text: str, init: str = "real") -> LoadedModel:
 
     ``init="meta"`` calls the factory under the meta device, then gives the
     module and the inputs uninitialized CPU storage (see ``materialize``).
+    Model code may print: stdout carries only the report (e.g. JSON), so
+    anything the model writes goes to stderr instead.
     """
+    with contextlib.redirect_stdout(sys.stderr):
+        return _load(text, init)
+
+
+def _load(text: str, init: str) -> LoadedModel:
     spec = parse_spec(text)
     mod = _import_file(spec.target) if spec.is_file else _import_module(spec.target)
     factory = getattr(mod, spec.factory, None)
@@ -209,6 +217,9 @@ def _import_file(path: str) -> ModuleType:
 
 
 def _import_module(name: str) -> ModuleType:
+    # `python -m` puts the working directory on sys.path, the console script does not
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     try:
         return importlib.import_module(name)
     except SyntaxError as exc:
@@ -261,7 +272,9 @@ def resolve_split_op(name: str) -> SplitOp:
         namespace, _, rest = text.partition("::")
         opname, _, overload = rest.partition(".")
         if not namespace or not opname:
-            raise InputError(f"bad split op {name!r}", "use namespace::op or namespace::op.overload")
+            raise InputError(
+                f"bad split op {name!r}", "use namespace::op or namespace::op.overload"
+            )
         try:
             target: Any = getattr(getattr(torch.ops, namespace), opname)
             if overload:

@@ -30,6 +30,15 @@ def write_atomic(path: str, text: str) -> None:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}", "choose a writable path") from exc
     try:
+        # mkstemp creates 0600; give the file the mode a plain open() would
+        # (or keep the mode of the file being replaced)
+        if os.path.exists(path):
+            mode = os.stat(path).st_mode & 0o777
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()

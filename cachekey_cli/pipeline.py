@@ -162,7 +162,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         torch_git=torchapi.torch_git_version(),
     )
     info = ModelInfo(
-        source=options.model,
+        source=model.spec.target,
         factory=model.spec.factory,
         split_ops=tuple(op.name for op in ops),
         split_ops_origin=origin,

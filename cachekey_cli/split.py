@@ -98,7 +98,8 @@ def split_variants(
     if impl == "native":
         tupled = torchapi.split_module(gm, ids.__getitem__, tuple_return=True)
     else:
-        tupled = emulate_tuple_return(torchapi.split_module(gm, ids.__getitem__, tuple_return=False))
+        plain_again = torchapi.split_module(gm, ids.__getitem__, tuple_return=False)
+        tupled = emulate_tuple_return(plain_again)
     return (
         Split("plain", _pieces(plain, original, split_ids)),
         Split("tuple_return", _pieces(tupled, original, split_ids)),

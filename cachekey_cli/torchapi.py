@@ -55,7 +55,8 @@ def split_module(
     kwargs: dict[str, Any] = {"keep_original_order": True}
     if tuple_return:
         kwargs["tuple_return"] = True
-    return _split(gm, None, callback, **kwargs)
+    # root_m=gm: get_attr nodes (constants) resolve against the captured module
+    return _split(gm, gm, callback, **kwargs)
 
 
 def graph_returns_tuple(gm: torch.fx.GraphModule) -> bool:
@@ -98,10 +99,15 @@ def parse_debug_lines(lines: Sequence[str]) -> tuple[Component, ...]:
     return tuple(out)
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _readable(value: str) -> str | None:
     if any((ord(ch) < 32 and ch not in "\n\t") or ch == "\ufffd" for ch in value):
         return None  # pickled bytes rendered as text: not readable
-    value = value.rstrip()
+    # reprs such as "<function f at 0x7f...>" carry a per-process address that
+    # torch's hash does not depend on; drop it so values compare across runs
+    value = _ADDRESS.sub("", value.rstrip())
     return value if len(value) <= _MAX_VALUE else value[:_MAX_VALUE] + "…"
 
 
@@ -288,7 +294,8 @@ def parse_override(kind: str, text: str) -> tuple[str, Any]:
     """Parse ``KEY=VALUE`` for the given config module; InputError if unknown or ill-typed."""
     if "=" not in text:
         raise InputError(
-            f"--{kind}-config {text!r} is not KEY=VALUE", f"e.g. --{kind}-config fallback_random=True"
+            f"--{kind}-config {text!r} is not KEY=VALUE",
+            f"e.g. --{kind}-config fallback_random=True",
         )
     key, raw = (part.strip() for part in text.split("=", 1))
     module = _config_module(kind)
@@ -379,7 +386,7 @@ def quiet_torch_logs() -> Iterator[None]:
     try:
         yield
     finally:
-        for lg, old in zip(loggers, before):
+        for lg, old in zip(loggers, before, strict=True):
             lg.disabled = old
 
 

@@ -73,7 +73,8 @@ def test_json_document_shape(transformer_run, capsys):
 
 def test_output_file_is_written(tmp_path, capsys):
     out = tmp_path / "r.md"
-    code = run_cli(["diff", fixture_path("multi_output.py"), "--format", "markdown", "-o", str(out)])
+    model = fixture_path("multi_output.py")
+    code = run_cli(["diff", model, "--format", "markdown", "-o", str(out)])
     assert code == 0
     assert capsys.readouterr().out == ""
     text = out.read_text()

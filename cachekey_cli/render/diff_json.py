@@ -18,6 +18,7 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
         entry = serialize.piece(pd.piece, values)
         entry["drift"] = [d.kind for d in pd.drift]
         entry["changes"] = {d.kind: [serialize.change(c) for c in d.changes] for d in pd.drift}
+        entry["notes"] = {d.kind: d.note for d in pd.drift if d.note}
         entry["explanation"] = pd.explanation
         entry["verdict"] = piece_verdict(pd)
         subgraphs.append(entry)

@@ -27,7 +27,8 @@ def _key_cell(pd: PieceDiff, variant: str) -> Text:
     drifted = {d.kind for d in pd.drift}
     text = Text()
     if pd.piece.splitting_op:
-        style = "yellow" if "graph_hash" in drifted else "dim"
+        graphs = {pv.graph_hash.key for pv in pd.piece.variants.values()}
+        style = "yellow" if len(graphs) > 1 else "dim"
         text.append("graph ", style="dim")
         text.append((v.graph_hash.key or "")[1 : SHORT + 1], style=style)
         return text
