@@ -18,7 +18,7 @@ CATEGORIES = ("environment", "config", "graph", "inputs", "split", "tuple-confor
 
 
 def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from cachekey_cli import baseline, pipeline
+    from cachekey_cli import baseline, dedup, pipeline
 
     options = cli_mod.build_options(model, **kw)
     with cli_mod.build_progress(g) as progress:
@@ -27,7 +27,10 @@ def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any,
         cli_mod.say(f"cachekey: warning: {warning}")
     if g.verbose:
         cli_mod._print_timings(run.analysis.timings)
-    return run.analysis, baseline.build(run.analysis, variant)
+    snap = baseline.build(run.analysis, variant)
+    # informational (comparisons ignore it): which pieces share a compile unit
+    snap["dedup"] = dedup.summary_dict(run)
+    return run.analysis, snap
 
 
 def _report(g: Any, result: Any, fmt: str | None, output: str | None, junit: str | None,

@@ -40,33 +40,40 @@ def _groups(v: VariantDedup) -> list[Any]:
     for kind in DEDUP_KINDS:
         for g in v.kind(kind).groups:
             if len(g.pieces) > 1:
-                line = Text(f"  {LABEL[kind]:<8} ", style="dim")
+                line = Text(f"{LABEL[kind]:<8} ", style="dim")
                 line.append(g.key[1 : SHORT + 1], style="cyan")
                 line.append(f"  shared by {len(g.pieces)}: " + ", ".join(g.pieces))
-                out.append(line)
+                out.append(_indent(line, 2))
     return out
 
 
 def _missed(v: VariantDedup, width: int) -> list[Any]:
     out: list[Any] = []
     for m in v.missed:
-        head = Text(f"  {', '.join(m.pieces)}", style="bold")
+        head = Text(", ".join(m.pieces), style="bold")
         head.append("  isomorphic, ", style="dim")
         head.append(
-            " ".join(f"{len(m.partitions[k])} {LABEL[k]} keys" for k in m.split), style="red"
+            ", ".join(f"{len(m.partitions[k])} {LABEL[k]} keys" for k in m.split), style="red"
         )
         if m.shared:
             head.append("; shared: " + ", ".join(LABEL[k] for k in m.shared), style="green")
-        out.append(head)
+        out.append(_indent(head, 2))
         for d in m.differences[:8]:
-            out.append(Text(f"    graph  {d.describe()}"))
+            line = Text("graph    ", style="dim")
+            line.append(d.describe())
+            out.append(_indent(line, 4))
         for kind in m.split:
             for c in m.changes[kind][:4]:
-                line = Text(f"    {LABEL[kind]:<6} ", style="dim")
+                line = Text(f"{LABEL[kind]:<8} ", style="dim")
                 line.append(c.describe(max(40, width - 20)))
-                out.append(line)
+                out.append(_indent(line, 4))
         out.append(Padding(Text(m.explanation, style="italic"), (0, 0, 1, 4)))
     return out
+
+
+def _indent(text: Text, left: int) -> Padding:
+    """Wrapped lines keep the indent of their first line."""
+    return Padding(text, (0, 0, 0, left))
 
 
 def section(result: DedupResult, width: int = 100) -> list[Any]:

@@ -20,7 +20,7 @@ def _split_ops(a: Any) -> str:
     return f"{listed} (from {a.model.split_ops_origin}), matched {matched}"
 
 
-def render(result: DiffResult, **_: Any) -> str:
+def render(result: DiffResult, *, dedup: Any = None, **_: Any) -> str:
     a = result.analysis
     lines = [
         f"### cachekey diff: `{a.model.source}`",
@@ -52,6 +52,10 @@ def render(result: DiffResult, **_: Any) -> str:
         lines += ["", "#### Why keys drift", ""]
         for pd in drifted:
             lines.append(f"- **`{pd.piece.id}`**: {pd.explanation}")
+    if dedup is not None:
+        from cachekey_cli.render import dedup_markdown
+
+        lines += ["", *dedup_markdown.section(dedup)]
     if a.warnings:
         lines += ["", "#### Warnings", ""] + [f"- {w}" for w in a.warnings]
     lines += ["", summarize(result).sentence(), ""]

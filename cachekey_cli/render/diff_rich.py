@@ -148,13 +148,14 @@ def render(
     if why:
         console.print(Text("Why keys drift", style="bold underline"))
         console.print(Group(*why))
+    if dedup is not None:  # a dedup.DedupResult: its section comes before the verdict
+        from cachekey_cli.render import dedup_rich
+
+        console.print(Group(*dedup_rich.section(dedup, width)))
+        console.print()
     for w in result.analysis.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
     summary = summarize(result)
     style = "bold red" if summary.drifted else "bold green"
     console.print(Text(summary.sentence(), style=style))
-    if dedup is not None:  # a dedup.DedupResult: its section follows the diff
-        from cachekey_cli.render import dedup_rich
-
-        console.print(Group(*dedup_rich.section(dedup, width)))
     return buf.getvalue()
