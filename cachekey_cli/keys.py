@@ -47,6 +47,7 @@ class Keyer:
         self.memo = memo  # False keys every piece from scratch (tests compare the two)
         self._inductor_by_aot: dict[str, KeyResult] = {}
         self._aot_components: dict[str, tuple[Component, ...]] = {}
+        self._shapes_seen: set[tuple[Any, ...]] = set()  # only steers work, never a key
         self._by_piece: dict[tuple[Any, ...], tuple[RawPiece, dict[str, Any], VariantKeys]] = {}
         self.inductor_computed = 0
         self.inductor_reused = 0
@@ -84,7 +85,11 @@ class Keyer:
         keyed = gm if returns_tuple else torchapi.normalize_return(gm, piece.inputs)
         ghash = graph_hash(keyed)
         start = time.perf_counter()
-        aot = torchapi.aot_key(keyed, piece.inputs, self._aot_components if self.memo else None)
+        shape = _rough_shape(keyed, piece)
+        likely = shape in self._shapes_seen
+        self._shapes_seen.add(shape)
+        known = self._aot_components if self.memo else None
+        aot = torchapi.aot_key(keyed, piece.inputs, known, likely_known=likely)
         self.aot_seconds.append(time.perf_counter() - start)
         inductor = self._inductor(gm, piece, aot)
         return VariantKeys(
@@ -121,6 +126,23 @@ def _piece_identity(piece: RawPiece) -> tuple[Any, ...]:
     # GraphModule makes a class per instance; torch pickles the class name.
     cls = (type(gm).__name__, type(gm).__bases__)
     return (cls, gm.code, nodes, tuple(id(x) for x in piece.inputs))
+
+
+def _rough_shape(gm: torch.fx.GraphModule, piece: RawPiece) -> tuple[Any, ...]:
+    """Ops and input metadata, names aside: a guess at "same AOT key as an earlier piece".
+
+    Only decides whether to try the cheap key-alone call first; keys never depend on it.
+    """
+    ops = tuple(
+        (n.op, n.target if isinstance(n.target, str) else id(n.target))
+        for n in gm.graph.nodes
+        if n.op != "placeholder"
+    )
+    meta = tuple(
+        (tuple(x.shape), x.dtype) if isinstance(x, torch.Tensor) else type(x).__name__
+        for x in piece.inputs
+    )
+    return ops, meta
 
 
 def _module_state(gm: torch.fx.GraphModule) -> dict[str, Any]:

@@ -136,6 +136,7 @@ def aot_key(
     gm: torch.fx.GraphModule,
     inputs: Sequence[Any],
     known: dict[str, tuple[Component, ...]] | None = None,
+    likely_known: bool = True,
 ) -> KeyResult:
     """AOTAutograd cache key via torch's standalone key API (the path vLLM uses).
 
@@ -143,12 +144,14 @@ def aot_key(
     key alone; only a key not in ``known`` pays for the per-component debug
     lines, which re-hash every component and cost about as much again. Equal
     keys are hashes of equal pickled inputs, so their component hashes are equal.
+    ``likely_known=False`` skips the key-alone attempt for a piece the caller
+    expects to be new (a guess that only ever costs time, never changes a key).
     """
     from torch._functorch._aot_autograd.autograd_cache import BypassAOTAutogradCache
 
     module = importlib.import_module("torch._inductor.standalone_compile")
     try:
-        if known is not None:
+        if known and likely_known:
             key, _ = module.autograd_cache_key(
                 gm, list(inputs), dynamic_shapes="from_example_inputs"
             )
