@@ -40,7 +40,9 @@ class Keyer:
     them), and a real compile would serve the second from the AOTAutograd cache
     entry of the first. So the Inductor key is computed once per AOT key.
     Likewise the AOT key's per-component debug lines are built once per AOT
-    key (torch's own hash of everything the components describe).
+    key (torch's own hash of everything the components describe), and a piece
+    whose two variants are provably identical (``_piece_identity``) is keyed
+    once. A Keyer must only be used under one torch config, as pipeline.run does.
     """
 
     def __init__(self, memo: bool = True) -> None:
@@ -51,7 +53,7 @@ class Keyer:
         self._by_piece: dict[tuple[Any, ...], tuple[RawPiece, dict[str, Any], VariantKeys]] = {}
         self.inductor_computed = 0
         self.inductor_reused = 0
-        self.pieces_shared = 0  # pieces keyed once for both variants (see _same_piece)
+        self.pieces_shared = 0  # pieces keyed once for both variants (see _piece_identity)
         # Seconds per AOT key and per computed Inductor key, in order (for --verbose / bench).
         self.aot_seconds: list[float] = []
         self.inductor_seconds: list[float] = []
@@ -139,7 +141,8 @@ def _rough_shape(gm: torch.fx.GraphModule, piece: RawPiece) -> tuple[Any, ...]:
         if n.op != "placeholder"
     )
     meta = tuple(
-        (tuple(x.shape), x.dtype) if isinstance(x, torch.Tensor) else type(x).__name__
+        # str: a symbolic size (SymInt) is not hashable
+        (str(tuple(x.shape)), str(x.dtype)) if isinstance(x, torch.Tensor) else type(x).__name__
         for x in piece.inputs
     )
     return ops, meta
