@@ -111,10 +111,10 @@ def _load(text: str, init: str) -> LoadedModel:
 
 
 def _call_factory(factory: Any, init: str) -> Any:
+    if init not in INIT_MODES:
+        raise ValueError(f"unknown init mode {init!r}; one of {', '.join(INIT_MODES)}")
     if init == "real":
         return factory()
-    if init != "meta":
-        raise ValueError(f"unknown init mode {init!r}")
     import torch
 
     with torch.device("meta"):
