@@ -28,6 +28,7 @@ class Captured:
     gm: torch.fx.GraphModule
     break_reason: str | None
     break_location: str | None
+    context: Any = None  # Dynamo's TracingContext for this graph (owns its ShapeEnv)
 
 
 def _stand_in(gm: torch.fx.GraphModule) -> Callable[..., Any]:
@@ -67,7 +68,8 @@ def capture(model: LoadedModel, *, inference: bool = True) -> list[Captured]:
 
     def backend(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
         reason, where = torchapi.compile_reason(gm)
-        graphs.append(Captured(len(graphs), gm, reason, where))
+        context = torchapi.current_tracing_context()
+        graphs.append(Captured(len(graphs), gm, reason, where, context))
         return _stand_in(gm)
 
     torchapi.reset_dynamo()

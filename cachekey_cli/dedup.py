@@ -249,7 +249,7 @@ def _rekeyed_unique(run: Any, variant: str) -> int:
             gm = raw.gm
             if not torchapi.graph_returns_tuple(gm):
                 gm = torchapi.normalize_return(gm, raw.inputs)
-            key = torchapi.aot_key(gm, raw.inputs).key
+            key = torchapi.aot_key(gm, raw.inputs, context=raw.context).key
             if key is not None:
                 keys.add(key)
     return len(keys)

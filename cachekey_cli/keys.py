@@ -91,7 +91,9 @@ class Keyer:
         likely = shape in self._shapes_seen
         self._shapes_seen.add(shape)
         known = self._aot_components if self.memo else None
-        aot = torchapi.aot_key(keyed, piece.inputs, known, likely_known=likely)
+        aot = torchapi.aot_key(
+            keyed, piece.inputs, known, likely_known=likely, context=piece.context
+        )
         self.aot_seconds.append(time.perf_counter() - start)
         inductor = self._inductor(gm, piece, aot)
         return VariantKeys(
@@ -104,7 +106,7 @@ class Keyer:
             return self._inductor_by_aot[aot.key]
         # The unnormalized graph on purpose: compile_fx normalizes it itself.
         start = time.perf_counter()
-        result = torchapi.inductor_key(gm, piece.inputs)
+        result = torchapi.inductor_key(gm, piece.inputs, piece.context)
         self.inductor_seconds.append(time.perf_counter() - start)
         self.inductor_computed += 1
         if aot.key is not None:

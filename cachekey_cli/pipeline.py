@@ -106,7 +106,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
             for i, cap in enumerate(captured):
                 progress("split", i, len(captured))
                 matched |= split.matched_ops(cap.gm, ops)
-                splits.append((cap, split.split_variants(cap.gm, ops, impl)))
+                splits.append((cap, split.split_variants(cap.gm, ops, impl, cap.context)))
             progress("split", len(captured), len(captured))
         if origin == "default":
             if not matched:
@@ -145,6 +145,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
                     outputs=split.output_count(raw.gm),
                     op=raw.op,
                     variants=variants,
+                    dynamic_shapes=raw.dynamic_shapes,
                 )
             )
     for gi, raw, variant_name in work:

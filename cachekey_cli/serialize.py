@@ -93,6 +93,7 @@ def piece(p: Piece, values: dict[str, str]) -> dict[str, Any]:
         "splitting_op": p.splitting_op,
         "op": p.op,
         "outputs": p.outputs,
+        "dynamic_shapes": p.dynamic_shapes,
         "variants": {name: variant(v, values) for name, v in sorted(p.variants.items())},
     }
 

@@ -27,6 +27,14 @@ class RawPiece:
     inputs: tuple[Any, ...]  # fake tensors recorded by Dynamo
     splitting_op: bool
     op: str | None
+    # Dynamo's TracingContext when an input has a symbolic size (keyed with
+    # dynamic_shapes="from_tracing_context", as vLLM compiles its general graph);
+    # None for a static piece (dynamic_shapes="from_example_inputs").
+    context: Any = None
+
+    @property
+    def dynamic_shapes(self) -> str:
+        return "from_example_inputs" if self.context is None else "from_tracing_context"
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ def tuple_return_impl(requested: str) -> str:
 
 
 def split_variants(
-    gm: torch.fx.GraphModule, ops: tuple[SplitOp, ...], impl: str
+    gm: torch.fx.GraphModule, ops: tuple[SplitOp, ...], impl: str, context: Any = None
 ) -> tuple[Split, Split]:
     ids, split_ids = assign_subgraphs(gm, ops)
     original = {n.name: n for n in gm.graph.nodes}
@@ -101,8 +109,8 @@ def split_variants(
         plain_again = torchapi.split_module(gm, ids.__getitem__, tuple_return=False)
         tupled = emulate_tuple_return(plain_again)
     return (
-        Split("plain", _pieces(plain, original, split_ids)),
-        Split("tuple_return", _pieces(tupled, original, split_ids)),
+        Split("plain", _pieces(plain, original, split_ids, context)),
+        Split("tuple_return", _pieces(tupled, original, split_ids, context)),
     )
 
 
@@ -136,7 +144,10 @@ def emulate_tuple_return(split_gm: torch.fx.GraphModule) -> torch.fx.GraphModule
 
 
 def _pieces(
-    split_gm: torch.fx.GraphModule, original: dict[str, torch.fx.Node], split_ids: dict[int, str]
+    split_gm: torch.fx.GraphModule,
+    original: dict[str, torch.fx.Node],
+    split_ids: dict[int, str],
+    context: Any,
 ) -> tuple[RawPiece, ...]:
     pieces = []
     for name, sub in split_gm.named_children():
@@ -155,7 +166,14 @@ def _pieces(
                 )
             inputs.append(source.meta["example_value"])
         pieces.append(
-            RawPiece(name, sub, tuple(inputs), index in split_ids, split_ids.get(index))
+            RawPiece(
+                name,
+                sub,
+                tuple(inputs),
+                index in split_ids,
+                split_ids.get(index),
+                context if torchapi.has_symbolic_inputs(inputs) else None,
+            )
         )
     return tuple(sorted(pieces, key=lambda p: int(p.name.rsplit("_", 1)[1])))
 

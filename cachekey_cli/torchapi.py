@@ -132,11 +132,46 @@ def _aot_debug_lines_enabled() -> Iterator[None]:
 # --------------------------------------------------------------------------- keys
 
 
+def current_tracing_context() -> Any:
+    """Dynamo's TracingContext while a backend is being called, else None."""
+    return torch._guards.TracingContext.try_get()
+
+
+def has_symbolic_inputs(inputs: Sequence[Any]) -> bool:
+    """True when an input is a SymInt or a tensor with a symbolic size or stride."""
+    for x in inputs:
+        if isinstance(x, torch.SymInt):
+            return True
+        if isinstance(x, torch.Tensor) and any(
+            isinstance(s, torch.SymInt) for s in (*x.shape, *x.stride())
+        ):
+            return True
+    return False
+
+
+@contextlib.contextmanager
+def shape_mode(context: Any) -> Iterator[Any]:
+    """The ``dynamic_shapes`` argument vLLM would pass, with what it needs in place.
+
+    vLLM compiles a size-specialized piece with ``"from_example_inputs"`` and the
+    general, symbolic-shape graph with ``"from_tracing_context"`` inside Dynamo's
+    tracing context. A piece with symbolic inputs carries the TracingContext
+    recorded when Dynamo called the backend (its ShapeEnv owns the symbols); we
+    re-enter it so torch keys the piece exactly as inside that backend call.
+    """
+    if context is None:
+        yield "from_example_inputs"
+        return
+    with torch._guards.tracing(context):
+        yield "from_tracing_context"
+
+
 def aot_key(
     gm: torch.fx.GraphModule,
     inputs: Sequence[Any],
     known: dict[str, tuple[Component, ...]] | None = None,
     likely_known: bool = True,
+    context: Any = None,
 ) -> KeyResult:
     """AOTAutograd cache key via torch's standalone key API (the path vLLM uses).
 
@@ -151,16 +186,17 @@ def aot_key(
 
     module = importlib.import_module("torch._inductor.standalone_compile")
     try:
-        if known and likely_known:
-            key, _ = module.autograd_cache_key(
-                gm, list(inputs), dynamic_shapes="from_example_inputs"
-            )
-            if str(key) in known:
-                return KeyResult("aot_key", str(key), known[str(key)])
-        with _aot_debug_lines_enabled():
-            key, lines = module.autograd_cache_key(
-                gm, list(inputs), dynamic_shapes="from_example_inputs"
-            )
+        with shape_mode(context) as dynamic_shapes:
+            if known and likely_known:
+                key, _ = module.autograd_cache_key(
+                    gm, list(inputs), dynamic_shapes=dynamic_shapes
+                )
+                if str(key) in known:
+                    return KeyResult("aot_key", str(key), known[str(key)])
+            with _aot_debug_lines_enabled():
+                key, lines = module.autograd_cache_key(
+                    gm, list(inputs), dynamic_shapes=dynamic_shapes
+                )
     except NotImplementedError as exc:
         return KeyResult("aot_key", None, refusal=f"NotImplementedError: {exc}")
     except BypassAOTAutogradCache as exc:
@@ -197,7 +233,9 @@ def private_cache_dir() -> Iterator[str]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def inductor_key(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> KeyResult:
+def inductor_key(
+    gm: torch.fx.GraphModule, inputs: Sequence[Any], context: Any = None
+) -> KeyResult:
     """The FX-graph cache key Inductor computes for the forward graph.
 
     Runs the real ``torch._inductor.standalone_compile`` and intercepts
@@ -225,11 +263,11 @@ def inductor_key(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> KeyResult:
         raise _KeyComputed
 
     try:
-        with private_cache_dir():
+        with private_cache_dir(), shape_mode(context) as dynamic_shapes:
             FxGraphCache.prepare_key = staticmethod(spy)  # type: ignore[method-assign,assignment]
             try:
                 torch._inductor.standalone_compile(
-                    gm, list(inputs), dynamic_shapes="from_example_inputs", options={}
+                    gm, list(inputs), dynamic_shapes=dynamic_shapes, options={}
                 )
             finally:
                 FxGraphCache.prepare_key = staticmethod(real_prepare)  # type: ignore[method-assign,assignment]
@@ -259,16 +297,19 @@ def _caused_by_key_computed(exc: BaseException) -> bool:
     return False
 
 
-def compile_for_real(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> dict[str, list[str]]:
+def compile_for_real(
+    gm: torch.fx.GraphModule, inputs: Sequence[Any], context: Any = None
+) -> dict[str, list[str]]:
     """Really compile one piece, the way vLLM does, and read back the keys used.
 
     Compiles with ``standalone_compile(..., dynamic_shapes="from_example_inputs")``
+    (``"from_tracing_context"`` for a symbolic-shape piece, see ``shape_mode``)
     into a fresh cache directory and returns the AOTAutograd and FX-graph keys
     found on disk, which is where a real compile files its artifacts.
     """
-    with private_cache_dir() as path:
+    with private_cache_dir() as path, shape_mode(context) as dynamic_shapes:
         torch._inductor.standalone_compile(
-            gm, list(inputs), dynamic_shapes="from_example_inputs", options={}
+            gm, list(inputs), dynamic_shapes=dynamic_shapes, options={}
         )
         aot_dir = os.path.join(path, "aotautograd")
         fx_dir = os.path.join(path, "fxgraph")
@@ -381,7 +422,12 @@ def quiet_torch_logs() -> Iterator[None]:
 
     The failure still reaches the user as one line, and with --traceback in full.
     """
-    names = ("torch._subclasses.fake_tensor", "torch._dynamo", "torch._inductor")
+    names = (
+        "torch._subclasses.fake_tensor",
+        "torch._dynamo",
+        "torch._inductor",
+        "torch.fx.experimental.symbolic_shapes",
+    )
     loggers = [logging.getLogger(n) for n in names]
     before = [lg.disabled for lg in loggers]
     for lg in loggers:

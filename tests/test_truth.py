@@ -68,7 +68,7 @@ def test_cli_verify_mismatch_is_exit_4(monkeypatch, capsys):
     from cachekey_cli.cli import run_cli
     from tests.conftest import fixture_path
 
-    def fake_compile(gm, inputs):
+    def fake_compile(gm, inputs, context=None):
         return {"aot_key": ["anotthekey"], "inductor_key": ["fnotthekey"]}
 
     monkeypatch.setattr(torchapi, "compile_for_real", fake_compile)
@@ -76,3 +76,18 @@ def test_cli_verify_mismatch_is_exit_4(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 4
     assert "4 mismatches" in err and "real ['anotthekey']" in err
+
+
+def test_symbolic_shapes_keys_equal_real_compile():
+    """vLLM's general graph: symbolic sizes, keyed inside Dynamo's tracing context."""
+    run = analyse("dynamic_shapes.py")
+    modes = {p.dynamic_shapes for p in run.analysis.pieces if not p.splitting_op}
+    assert modes == {"from_tracing_context"}
+    checks = verify.verify(run.analysis, run.raw)
+    assert len(checks) == 4 * 3
+    assert all(c.ok for c in checks), [c for c in checks if not c.ok]
+    # the symbolic keys are not the static ones
+    static = analyse("transformer.py")
+    assert run.analysis.pieces[0].variants["plain"].aot_key.key not in {
+        p.variants["plain"].aot_key.key for p in static.analysis.pieces
+    }

@@ -66,6 +66,14 @@ def _header(result: DiffResult) -> Panel:
     else:
         lines.append(f"{', '.join(a.model.split_ops) or 'none'} ({a.model.split_ops_origin})")
     lines.append(f"; matched: {', '.join(a.model.matched_ops) or 'none'}", style="dim")
+    symbolic = sum(1 for p in a.pieces if p.dynamic_shapes == "from_tracing_context")
+    lines.append("\n")
+    lines.append("shapes     ", style="dim")
+    if symbolic:
+        lines.append(f"symbolic in {symbolic} pieces", style="yellow")
+        lines.append(" (keyed with dynamic_shapes=from_tracing_context)", style="dim")
+    else:
+        lines.append("static (dynamic_shapes=from_example_inputs)")
     breaks = [g for g in a.graphs if g.break_reason]
     lines.append("\n")
     lines.append("graphs     ", style="dim")
