@@ -1,6 +1,6 @@
 """``make bench``: time ``cachekey diff`` against the compile it predicts.
 
-For each layer count of the Llama-shaped benchmark model (examples/llama.py,
+For each layer count of the Llama-shaped benchmark model (fixtures/llama.py,
 hidden 64) every measurement runs in a fresh process, so each includes
 ``import torch`` and start-up, exactly as a user would pay for it:
 
@@ -37,8 +37,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-MODEL = "examples/llama.py"
-MODEL_8B = "examples/llama3_8b.py"
+MODEL = "fixtures/llama.py"
+MODEL_8B = "fixtures/llama3_8b.py"
 RESULTS = ROOT / "benchmarks" / "results"
 
 

@@ -17,7 +17,7 @@ from cachekey_cli import keys, loader, pipeline
 from cachekey_cli.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL_LLAMA = f"{ROOT / 'examples' / 'llama.py'}:build_4"
+SMALL_LLAMA = f"{ROOT / 'fixtures' / 'llama.py'}:build_4"
 
 
 def _keys(run: pipeline.Run) -> dict[tuple[str, str, str], tuple]:
