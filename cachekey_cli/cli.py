@@ -85,6 +85,12 @@ def model_options(f: Any) -> Any:
             help="Patch torch._functorch.config while keying. Repeatable.",
         ),
         click.option(
+            "--training",
+            is_flag=True,
+            help="Capture and key with autograd on (training graphs) instead of in "
+            "torch.inference_mode(), the default.",
+        ),
+        click.option(
             "--normalize-inputs/--no-normalize-inputs",
             default=None,
             help="Force functorch's autograd_cache_normalize_inputs (vLLM turns it on).",
@@ -113,6 +119,7 @@ def build_options(model: str, **kw: Any) -> Any:
         inductor_config=tuple(kw.get("inductor_config") or ()),
         functorch_config=tuple(kw.get("functorch_config") or ()),
         normalize_inputs=kw.get("normalize_inputs"),
+        inference=not kw.get("training"),
         init=kw.get("init") or "real",
     )
 

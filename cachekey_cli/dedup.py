@@ -241,7 +241,7 @@ def _rekeyed_unique(run: Any, variant: str) -> int:
     from cachekey_cli import torchapi
 
     keys = set()
-    with torch.inference_mode(True):
+    with torch.inference_mode(run.analysis.mode == "inference"):
         for p in run.analysis.pieces:
             raw = run.raw.get((p.graph, p.name, variant))
             if p.splitting_op or raw is None:

@@ -192,6 +192,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         warnings=tuple(warnings),
         normalize_inputs=options.normalize_inputs,
         timings=timings,
+        mode="inference" if options.inference else "training",
     )
     return Run(analysis, raw_by_id, overrides)
 

@@ -109,6 +109,7 @@ class Analysis:
     warnings: tuple[str, ...] = ()
     normalize_inputs: bool | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
+    mode: str = "inference"  # "inference" (torch.inference_mode) or "training" (grad enabled)
 
 
 @dataclass(frozen=True)

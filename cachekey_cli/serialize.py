@@ -31,6 +31,7 @@ def environment(analysis: Analysis) -> dict[str, Any]:
         "platform": env.platform,
         "devices": list(env.devices),
         "tuple_return": env.tuple_return,
+        "mode": analysis.mode,
     }
 
 

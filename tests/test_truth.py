@@ -91,3 +91,17 @@ def test_symbolic_shapes_keys_equal_real_compile():
     assert run.analysis.pieces[0].variants["plain"].aot_key.key not in {
         p.variants["plain"].aot_key.key for p in static.analysis.pieces
     }
+
+
+def test_training_mode_keys_equal_real_compile():
+    """--training: grad on, a joint graph; the forward's FX key is among the compile's two."""
+    run = analyse("mlp.py", inference=False)
+    assert run.analysis.mode == "training"
+    piece = run.analysis.pieces[0].variants["tuple_return"]
+    assert piece.aot_key.component_map()["grad_enabled"].value == "True"
+    checks = verify.verify(run.analysis, run.raw, inference=False)
+    assert len(checks) == 4 and all(c.ok for c in checks), checks
+    fx = [c for c in checks if c.kind == "inductor_key"]
+    assert all(len(c.real) == 2 for c in fx)  # forward and backward graphs were filed
+    inference = analyse("mlp.py").analysis.pieces[0].variants["tuple_return"]
+    assert inference.aot_key.key != piece.aot_key.key
