@@ -147,7 +147,9 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool, verbose: bool) -> None
 @model_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Report format.")
 @click.option("-o", "--output", metavar="FILE", help="Write the report here (atomically).")
-@click.option("--width", type=int, default=None, help="Report width for rich output.")
+@click.option(
+    "--width", type=click.IntRange(min=40), default=None, help="Report width for rich output."
+)
 @click.option("--verify", is_flag=True, help="Also really compile every piece and compare keys.")
 @click.pass_obj
 def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int | None,

@@ -111,6 +111,12 @@ def explain_piece(piece: Piece, drifts: tuple[KindDrift, ...]) -> tuple[str, str
             f"wraps it with make_graph_return_tuple as `{plain.output_code}`, while "
             f"tuple_return=True gives `{tupled.output_code}`"
         )
+    if plain.unnormalized_refusal:
+        parts.append(
+            "torch's standalone autograd_cache_key refuses the piece as split "
+            f"({plain.unnormalized_refusal.split(':')[0]}), so code that keys pieces "
+            "itself must normalize first or split with tuple_return"
+        )
     drifted = {d.kind for d in drifts}
     for d in drifts:
         if d.kind == "graph_hash":

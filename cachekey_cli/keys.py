@@ -26,8 +26,12 @@ NOT_COMPILED = "splitting op: runs outside the compiled pieces, never compiled"
 
 
 def graph_hash(gm: torch.fx.GraphModule) -> KeyResult:
-    """sha256 of the graph's generated Python code, in torch's base32 style."""
-    code = gm.code
+    """sha256 of the graph's generated Python code, in torch's base32 style.
+
+    The code is generated afresh from the graph: ``make_graph_return_tuple``
+    rewrites the graph without recompiling, so ``gm.code`` would be stale.
+    """
+    code = gm.graph.python_code(root_module="self").src
     digest = base64.b32encode(hashlib.sha256(code.encode()).digest()).decode().lower()
     return KeyResult("graph_hash", "g" + digest[:51])
 
@@ -96,8 +100,20 @@ class Keyer:
         )
         self.aot_seconds.append(time.perf_counter() - start)
         inductor = self._inductor(gm, piece, aot)
+        refusal = (
+            None
+            if returns_tuple
+            else torchapi.standalone_key_refusal(gm, piece.inputs, piece.context)
+        )
         return VariantKeys(
-            variant, returns_tuple, not returns_tuple, ghash, aot, inductor, return_line(keyed)
+            variant,
+            returns_tuple,
+            not returns_tuple,
+            ghash,
+            aot,
+            inductor,
+            return_line(keyed),
+            refusal,
         )
 
     def _inductor(self, gm: torch.fx.GraphModule, piece: RawPiece, aot: KeyResult) -> KeyResult:

@@ -161,11 +161,22 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         platform=f"{sys.platform}-{platform.machine()}",
         tuple_return=impl,
         torch_git=torchapi.torch_git_version(),
+        devices=tuple(
+            sorted(
+                {
+                    x.device.type
+                    for _gi, raw, _variant in work
+                    for x in raw.inputs
+                    if isinstance(x, torch.Tensor)
+                }
+            )
+            or ("cpu",)
+        ),
     )
     info = ModelInfo(
         source=model.spec.target,
         factory=model.spec.factory,
-        split_ops=tuple(op.name for op in ops),
+        split_ops=tuple(names),  # as requested: stable across builds that lack an SDPA variant
         split_ops_origin=origin,
         matched_ops=tuple(sorted(matched)),
     )

@@ -43,6 +43,9 @@ class VariantKeys:
     aot_key: KeyResult
     inductor_key: KeyResult
     output_code: str = ""  # the graph's return line as compiled, e.g. "return (x,)"
+    # torch's standalone autograd_cache_key on the piece exactly as split (before
+    # normalization): set when it refuses, e.g. NotImplementedError for a bare return
+    unnormalized_refusal: str | None = None
 
     def key(self, kind: str) -> KeyResult:
         result: KeyResult = getattr(self, kind)

@@ -64,6 +64,7 @@ def variant(v: VariantKeys, values: dict[str, str]) -> dict[str, Any]:
         "returns_tuple": v.returns_tuple,
         "normalized": v.normalized,
         "output_code": v.output_code,
+        "unnormalized_refusal": v.unnormalized_refusal,
     }
     refusals: dict[str, str] = {}
     components: dict[str, dict[str, str]] = {}

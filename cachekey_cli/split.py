@@ -53,13 +53,16 @@ def assign_subgraphs(
     for node in gm.graph.nodes:
         if node.op in ("placeholder", "output"):
             continue
-        # A getitem on a multi-output node stays with its producer, so a
-        # splitting op that returns a tuple is not cut away from its unpacking.
+        # Unpacking a multi-output node stays with its producer, so a splitting
+        # op that returns a tuple is not cut away from its getitems. Indexing a
+        # tensor (x[..., :n]) is ordinary compute and is not moved.
         if node.target is operator.getitem and node.op == "call_function":
             source = node.args[0]
             if isinstance(source, torch.fx.Node) and source in ids:
-                ids[node] = ids[source]
-                continue
+                unpacks = isinstance(source.meta.get("example_value"), (tuple, list))
+                if unpacks or ids[source] in split_ids:
+                    ids[node] = ids[source]
+                    continue
         match = _matching_op(node, ops)
         if match is not None:
             current += 1
@@ -186,5 +189,6 @@ def output_count(gm: torch.fx.GraphModule) -> int:
 
 def return_line(gm: torch.fx.GraphModule) -> str:
     """The graph's return statement as generated code, e.g. ``return (add,)``."""
-    lines = [ln.strip() for ln in gm.code.splitlines() if ln.strip().startswith("return")]
+    code = gm.graph.python_code(root_module="self").src  # fresh: gm.code may be stale
+    lines = [ln.strip() for ln in code.splitlines() if ln.strip().startswith("return")]
     return lines[-1] if lines else ""

@@ -65,6 +65,25 @@ def graph_returns_tuple(gm: torch.fx.GraphModule) -> bool:
     return bool(_returns_tuple(gm))
 
 
+def standalone_key_refusal(
+    gm: torch.fx.GraphModule, inputs: Sequence[Any], context: Any = None
+) -> str | None:
+    """What torch's standalone ``autograd_cache_key`` says about a piece as split.
+
+    It refuses a graph that does not return a tuple (compile_fx would first
+    normalize it). Callers that key pieces themselves, as vLLM does, hit this.
+    """
+    module = importlib.import_module("torch._inductor.standalone_compile")
+    try:
+        with shape_mode(context) as dynamic_shapes:
+            module.autograd_cache_key(gm, list(inputs), dynamic_shapes=dynamic_shapes)
+    except NotImplementedError as exc:
+        return _refusal(f"NotImplementedError: {exc}")
+    except Exception:  # any other failure is reported on the normalized key itself
+        return None
+    return None
+
+
 def normalize_return(gm: torch.fx.GraphModule, inputs: Sequence[Any]) -> torch.fx.GraphModule:
     """Apply exactly the rewrite compile_fx applies to a non-tuple graph.
 
@@ -100,6 +119,11 @@ def parse_debug_lines(lines: Sequence[str]) -> tuple[Component, ...]:
 
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def _refusal(text: str) -> str:
+    """A refusal reason as one stable line: no per-process addresses, no line breaks."""
+    return " ".join(_ADDRESS.sub("", text).split())
 
 
 def _readable(value: str) -> str | None:
@@ -182,8 +206,16 @@ def aot_key(
     ``likely_known=False`` skips the key-alone attempt for a piece the caller
     expects to be new (a guess that only ever costs time, never changes a key).
     """
+    from torch._functorch._aot_autograd import autograd_cache
     from torch._functorch._aot_autograd.autograd_cache import BypassAOTAutogradCache
 
+    if not (
+        autograd_cache.should_use_local_autograd_cache()
+        or autograd_cache.should_use_remote_autograd_cache()
+    ):
+        return KeyResult(
+            "aot_key", None, refusal="AOTAutograd cache disabled: a compile computes no AOT key"
+        )
     module = importlib.import_module("torch._inductor.standalone_compile")
     try:
         with shape_mode(context) as dynamic_shapes:
@@ -198,11 +230,11 @@ def aot_key(
                     gm, list(inputs), dynamic_shapes=dynamic_shapes
                 )
     except NotImplementedError as exc:
-        return KeyResult("aot_key", None, refusal=f"NotImplementedError: {exc}")
+        return KeyResult("aot_key", None, refusal=_refusal(f"NotImplementedError: {exc}"))
     except BypassAOTAutogradCache as exc:
-        return KeyResult("aot_key", None, refusal=f"cache bypass: {exc}")
+        return KeyResult("aot_key", None, refusal=_refusal(f"cache bypass: {exc}"))
     except Exception as exc:  # torch refusing a graph is a finding, not a crash
-        return KeyResult("aot_key", None, refusal=f"{type(exc).__name__}: {exc}")
+        return KeyResult("aot_key", None, refusal=_refusal(f"{type(exc).__name__}: {exc}"))
     result = KeyResult("aot_key", str(key), parse_debug_lines(lines))
     if known is not None:
         known[str(key)] = result.components
@@ -275,7 +307,8 @@ def inductor_key(
         pass
     except Exception as exc:
         if not _caused_by_key_computed(exc):
-            return KeyResult("inductor_key", None, refusal=f"{type(exc).__name__}: {exc}")
+            reason = _refusal(f"{type(exc).__name__}: {exc}")
+            return KeyResult("inductor_key", None, refusal=reason)
     if not seen:
         return KeyResult(
             "inductor_key", None, refusal="compile finished without consulting the FX graph cache"
@@ -283,7 +316,9 @@ def inductor_key(
     key_info, cache_info = seen[0]
     if key_info is None:
         reason = (cache_info or {}).get("cache_bypass_reason", "unknown")
-        return KeyResult("inductor_key", None, refusal=f"FX graph cache bypass: {reason}")
+        return KeyResult(
+            "inductor_key", None, refusal=_refusal(f"FX graph cache bypass: {reason}")
+        )
     key, lines = key_info
     return KeyResult("inductor_key", str(key), parse_debug_lines(lines))
 
@@ -428,15 +463,17 @@ def quiet_torch_logs() -> Iterator[None]:
         "torch._inductor",
         "torch.fx.experimental.symbolic_shapes",
     )
+    # A level on these parents also silences their children (e.g.
+    # torch._inductor.standalone_compile), whose own level is unset.
     loggers = [logging.getLogger(n) for n in names]
-    before = [lg.disabled for lg in loggers]
+    before = [lg.level for lg in loggers]
     for lg in loggers:
-        lg.disabled = True
+        lg.setLevel(logging.CRITICAL + 1)
     try:
         yield
     finally:
         for lg, old in zip(loggers, before, strict=True):
-            lg.disabled = old
+            lg.setLevel(old)
 
 
 def torch_git_version() -> str | None:

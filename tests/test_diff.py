@@ -122,3 +122,41 @@ def test_inductor_key_work_is_shared_between_identical_pieces(transformer_run):
     # memoized per AOT key: submod_0, _2, _4 once each, _6 once per variant (its AOT keys
     # differ), although _2/_4 and both _6 variants end up with equal Inductor keys
     assert t["inductor_keys_computed"] == 5 and t["inductor_keys_reused"] == 0
+
+
+def test_graph_hash_covers_the_normalized_graph(transformer_run):
+    """The plain hash is of the rewritten graph (`return [x]`), not the stale code."""
+    import base64
+    import hashlib
+
+    from cachekey_cli import torchapi
+
+    last = transformer_run.analysis.pieces[-1]
+    raw = transformer_run.raw[(last.graph, last.name, "plain")]
+    normalized = torchapi.normalize_return(raw.gm, raw.inputs)
+    normalized.recompile()
+    assert "return [" in normalized.code
+    digest = base64.b32encode(hashlib.sha256(normalized.code.encode()).digest()).decode().lower()
+    assert last.variants["plain"].graph_hash.key == "g" + digest[:51]
+    raw_digest = base64.b32encode(hashlib.sha256(raw.gm.code.encode()).digest()).decode().lower()
+    assert last.variants["plain"].graph_hash.key != "g" + raw_digest[:51]
+
+
+def test_standalone_api_refusal_of_the_bare_piece_is_recorded(transformer_run):
+    last = transformer_run.analysis.pieces[-1]
+    assert last.variants["plain"].unnormalized_refusal.startswith("NotImplementedError")
+    assert "tuple" in last.variants["plain"].unnormalized_refusal
+    assert last.variants["tuple_return"].unnormalized_refusal is None
+    assert all(
+        p.variants["plain"].unnormalized_refusal is None
+        for p in transformer_run.analysis.pieces[:-1]
+    )
+
+
+def test_default_split_ops_are_recorded_as_requested(transformer_run):
+    """The whole default list, not only what this build resolves, so baselines stay comparable."""
+    from cachekey_cli.loader import DEFAULT_SPLIT_OPS
+
+    model = transformer_run.analysis.model
+    assert model.split_ops == DEFAULT_SPLIT_OPS and model.split_ops_origin == "default"
+    assert model.matched_ops == ("torch.nn.functional.scaled_dot_product_attention",)

@@ -22,15 +22,15 @@ SHORT = 8
 VERDICT_STYLE = {"same": "green", "drift": "bold red", "not compiled": "dim"}
 
 
-def _key_cell(pd: PieceDiff, variant: str) -> Text:
+def _key_cell(pd: PieceDiff, variant: str, short: int = SHORT) -> Text:
     v = pd.piece.variants[variant]
     drifted = {d.kind for d in pd.drift}
     text = Text()
     if pd.piece.splitting_op:
         graphs = {pv.graph_hash.key for pv in pd.piece.variants.values()}
         style = "yellow" if len(graphs) > 1 else "dim"
-        text.append("graph ", style="dim")
-        text.append((v.graph_hash.key or "")[1 : SHORT + 1], style=style)
+        text.append("gph ", style="dim")
+        text.append((v.graph_hash.key or "")[1 : short + 1], style=style)
         return text
     for label, kind in (("aot", "aot_key"), ("ind", "inductor_key")):
         if kind == "inductor_key":
@@ -41,7 +41,7 @@ def _key_cell(pd: PieceDiff, variant: str) -> Text:
             text.append("refused", style="magenta")
         else:
             style = "bold red" if kind in drifted else "cyan"
-            text.append(key.key[1 : SHORT + 1], style=style)
+            text.append(key.key[1 : short + 1], style=style)
     return text
 
 
@@ -89,16 +89,19 @@ def _header(result: DiffResult) -> Panel:
     return Panel(lines, title="[bold]cachekey diff[/] plain vs tuple_return", box=box.ROUNDED)
 
 
-def _table(result: DiffResult) -> Table:
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, show_lines=False)
-    table.add_column("piece", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("out", justify="right")
-    table.add_column("tuple", justify="center")
-    table.add_column("norm", justify="center")
-    table.add_column("plain", no_wrap=True)
-    table.add_column("tuple_return", no_wrap=True)
-    table.add_column("verdict", no_wrap=True)
+def _table(result: DiffResult, width: int = 100) -> Table:
+    short = SHORT if width >= 90 else SHORT - 2  # 80 columns: keep every column whole
+    table = Table(
+        box=box.SIMPLE_HEAD, pad_edge=False, expand=False, show_lines=False, collapse_padding=True
+    )
+    table.add_column("piece", no_wrap=True, min_width=11)
+    table.add_column("kind", no_wrap=True, min_width=8)
+    table.add_column("out", justify="right", min_width=3, no_wrap=True)
+    table.add_column("tuple", justify="center", min_width=5, no_wrap=True)
+    table.add_column("norm", justify="center", min_width=4, no_wrap=True)
+    table.add_column("plain", no_wrap=True, min_width=short + 4)
+    table.add_column("tuple_return", no_wrap=True, min_width=short + 4)
+    table.add_column("verdict", no_wrap=True, min_width=12)
     for pd in result.pieces:
         p = pd.piece
         plain = p.variants["plain"]
@@ -109,9 +112,9 @@ def _table(result: DiffResult) -> Table:
             kind,
             str(p.outputs),
             Text("yes", style="green") if plain.returns_tuple else Text("no", style="yellow"),
-            Text("yes", style="yellow") if plain.normalized else Text("-", style="dim"),
-            _key_cell(pd, "plain"),
-            _key_cell(pd, "tuple_return"),
+            Text("yes", style="yellow") if plain.normalized else Text("no", style="dim"),
+            _key_cell(pd, "plain", short),
+            _key_cell(pd, "tuple_return", short),
             Text(verdict, style=VERDICT_STYLE.get(verdict, "")),
         )
     return table
@@ -152,7 +155,7 @@ def render(
         emoji=False,
     )
     console.print(_header(result))
-    console.print(_table(result))
+    console.print(_table(result, width))
     why = _explanations(result)
     if why:
         console.print(Text("Why keys drift", style="bold underline"))
@@ -167,4 +170,7 @@ def render(
     summary = summarize(result)
     style = "bold red" if summary.drifted else "bold green"
     console.print(Text(summary.sentence(), style=style))
-    return buf.getvalue()
+    text = buf.getvalue()
+    if not color:  # plain text: no padding spaces at line ends
+        text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return text
