@@ -2,7 +2,8 @@
 # `make demo` or `make test`.
 PYTHON ?= python3
 VENV ?= .venv
-# The CPU wheel; plain `torch` would pull a multi-GB CUDA build. Any pip arguments
+# torch 2.13.0: the build machines have its CPU wheel locally; elsewhere add the CPU
+# index (PyPI's Linux wheel is the multi-GB CUDA build). Any pip arguments
 # work here, e.g. TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128".
 TORCH ?= torch==2.13.0
 BIN := $(VENV)/bin
