@@ -14,8 +14,9 @@ import click
 
 from cachekey_cli import __version__
 from cachekey_cli.errors import CachekeyError, ExitCode, InternalError
+from cachekey_cli.render import DIFF_FORMATS
 
-FORMATS = ("rich", "json", "markdown")
+FORMATS = DIFF_FORMATS
 
 
 @dataclass
@@ -215,7 +216,7 @@ def _print_timings(timings: Any) -> None:
             say(f"count:  {stage:<34} {value:9.0f}")
 
 
-_STAGES = ("import_torch", "load", "trace", "split", "key", "dedup", "verify")
+_STAGES = ("import_torch", "load", "trace", "split", "key")
 
 
 class _Exit(Exception):

@@ -49,9 +49,3 @@ class OutputError(CachekeyError):
 
 class InternalError(CachekeyError):
     exit_code = ExitCode.INTERNAL
-
-
-class VerifyMismatch(CachekeyError):
-    """--verify: a key we computed differs from the one a real compile used."""
-
-    exit_code = ExitCode.INTERNAL

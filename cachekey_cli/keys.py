@@ -13,7 +13,6 @@ import copy
 import dataclasses
 import hashlib
 import time
-from collections.abc import Callable
 from typing import Any
 
 import torch.fx
@@ -180,17 +179,3 @@ def _equal_state(a: dict[str, Any], b: dict[str, Any]) -> bool:
         return a.keys() == b.keys() and all(bool(a[k] == b[k]) for k in a)
     except Exception:  # e.g. a tensor in meta: no cheap proof, so no sharing
         return False
-
-
-def key_all(
-    pieces: list[tuple[RawPiece, str]],
-    progress: Callable[[str, int, int], None] | None = None,
-    keyer: Keyer | None = None,
-) -> list[VariantKeys]:
-    keyer = keyer or Keyer()
-    out = []
-    for i, (piece, variant) in enumerate(pieces):
-        out.append(keyer.key_piece(piece, variant))
-        if progress:
-            progress("key", i + 1, len(pieces))
-    return out

@@ -13,7 +13,6 @@ import importlib
 import importlib.util
 import os
 import sys
-import traceback
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -240,10 +239,6 @@ def _one_line(exc: BaseException) -> str:
     if len(text) > 200:
         text = text[:199] + "…"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def format_exception(exc: BaseException) -> str:
-    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
 # --------------------------------------------------------------------------- split ops

@@ -62,7 +62,6 @@ class Piece:
     outputs: int
     op: str | None  # the splitting op's name for splitting-op pieces
     variants: Mapping[str, VariantKeys]
-    structure: str = ""  # name-independent structural fingerprint (for dedup)
     # how torch was told to treat shapes: "from_example_inputs" (static sizes) or
     # "from_tracing_context" (symbolic sizes, keyed inside Dynamo's tracing context)
     dynamic_shapes: str = "from_example_inputs"

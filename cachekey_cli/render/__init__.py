@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 Renderer = Callable[..., str]
 
@@ -16,6 +15,3 @@ def diff_renderers() -> dict[str, Renderer]:
 
 DIFF_FORMATS = ("rich", "json", "markdown")
 
-
-def render(renderers: dict[str, Renderer], name: str, result: Any, **kwargs: Any) -> str:
-    return renderers[name](result, **kwargs)
