@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from cachekey_cli import __version__
+from cachekey_cli import serialize
 from cachekey_cli.results import KEY_KINDS, VARIANTS, Analysis, KeyResult, Piece
 
-SCHEMA_VERSION = 1
+# the snapshot's own schema; the diff report's is serialize.SCHEMA_VERSION
+SNAPSHOT_SCHEMA_VERSION = 1
 KIND = "cachekey-snapshot"
 DEFAULT_VARIANT = "tuple_return"
 COMPONENT_KINDS = ("aot_key", "inductor_key")  # graph_hash has no named components
@@ -83,32 +84,21 @@ def build(analysis: Analysis, variant: str = DEFAULT_VARIANT) -> dict[str, Any]:
     """The snapshot dict (without ``meta``) for one variant of an analysis."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}")
-    env = analysis.environment
-    m = analysis.model
     pieces = analysis.pieces
     shared = shared_components(pieces, variant)
     values: dict[str, str] = {}
     subgraphs = [_piece(p, variant, shared, values) for p in pieces]
+    # the diff report's model block, with the model's stable name in place of the
+    # source path (which may be absolute, so it goes to ``meta``)
+    model = serialize.model(analysis)
+    model["name"] = model_name(model.pop("source"))
     return {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SNAPSHOT_SCHEMA_VERSION,
         "kind": KIND,
-        "tool": {"name": "cachekey", "version": __version__},
+        "tool": dict(serialize.TOOL),
         "variant": variant,
-        "model": {
-            "name": model_name(m.source),
-            "factory": m.factory,
-            "split_ops": list(m.split_ops),
-            "split_ops_origin": m.split_ops_origin,
-            "matched_ops": list(m.matched_ops),
-        },
-        "environment": {
-            "torch": env.torch,
-            "torch_git": env.torch_git,
-            "python": env.python,
-            "platform": env.platform,
-            "devices": list(env.devices),
-            "tuple_return": env.tuple_return,
-        },
+        "model": model,
+        "environment": serialize.environment(analysis),
         "config_overrides": dict(sorted(analysis.config_overrides.items())),
         "normalize_inputs": analysis.normalize_inputs,
         "split": {

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from cachekey_cli.baseline import (
     COMPONENT_KINDS,
     KIND,
-    SCHEMA_VERSION,
+    SNAPSHOT_SCHEMA_VERSION,
     SnapPiece,
     Snapshot,
     components_for,
@@ -24,7 +24,7 @@ from cachekey_cli.results import KEY_KINDS, VARIANTS, Component, KeyResult
 
 MAX_BYTES = 256 * 1024 * 1024
 REFRESH = "re-create it with `cachekey snapshot MODEL -o FILE`"
-ENV_FIELDS = ("torch", "torch_git", "python", "platform", "devices", "tuple_return")
+ENV_FIELDS = ("torch", "torch_git", "python", "platform", "devices", "tuple_return", "mode")
 MODEL_FIELDS = ("name", "factory", "split_ops", "split_ops_origin", "matched_ops")
 
 
@@ -139,13 +139,14 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         _fail("the document", f"has no schema_version and kind is not {KIND!r}")
     if isinstance(version, bool) or not isinstance(version, int):
         _fail("schema_version", "must be an integer")
-    if version > SCHEMA_VERSION:
+    reads = SNAPSHOT_SCHEMA_VERSION
+    if version > reads:
         raise _Bad(
-            f"schema_version {version} is newer than this cachekey reads ({SCHEMA_VERSION})",
+            f"schema_version {version} is newer than this cachekey reads ({reads})",
             "upgrade cachekey, or re-create the baseline with this version",
         )
-    if version < 1 or version != SCHEMA_VERSION:
-        _fail("schema_version", f"{version} is unknown (this cachekey reads {SCHEMA_VERSION})")
+    if version < 1 or version != reads:
+        _fail("schema_version", f"{version} is unknown (this cachekey reads {reads})")
     if doc.get("kind") != KIND:
         _fail("kind", f"must be {KIND!r}")
     tool = _obj(doc, "tool", "")
@@ -161,6 +162,8 @@ def from_dict(doc: Any, label: str) -> Snapshot:
     for name in ("torch", "python", "platform", "tuple_return"):
         _typed(env, name, ".environment", str)
     _typed(env, "torch_git", ".environment", str, optional=True)
+    if env.get("mode") is not None:  # optional: snapshots before --training have none
+        _typed(env, "mode", ".environment", str)
     _str_list(env, "devices", ".environment")
     overrides = _str_map(doc.get("config_overrides"), ".config_overrides")
     normalize = _typed(doc, "normalize_inputs", "", bool, optional=True)
@@ -186,7 +189,7 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         tool_version=str(tool.get("version", "?")),
         variant=variant,
         model={k: model[k] for k in MODEL_FIELDS},
-        environment={k: env[k] for k in ENV_FIELDS},
+        environment={k: env.get(k) for k in ENV_FIELDS},
         config_overrides=dict(overrides),
         normalize_inputs=normalize,
         unique_keys=unique,

@@ -6,15 +6,16 @@ and drift.py (compare, classify). ``explain`` never imports torch.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
 
 from cachekey_cli import cli as cli_mod
+from cachekey_cli.categories import CATEGORIES
 from cachekey_cli.errors import ExitCode, InputError
 
 CHECK_FORMATS = ("rich", "json", "markdown", "github")
-CATEGORIES = ("environment", "config", "graph", "inputs", "split", "tuple-conformance")
 
 
 def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -76,6 +77,26 @@ def _check_outputs(*paths: str | None) -> None:
             check_writable(path)
 
 
+def _same_file(a: str, b: str) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _protect_inputs(inputs: tuple[str, ...], outputs: dict[str, str | None]) -> None:
+    """Exit 3 before any work if a report would be written over a snapshot being read."""
+    for option, out in outputs.items():
+        for path in inputs:
+            if out and _same_file(out, path):
+                raise InputError(
+                    f"{option} {out} is the snapshot {path} being compared",
+                    "write the report to another file; the snapshot is never modified",
+                )
+
+
 def register(group: click.Group) -> None:
     group.add_command(snapshot)
     group.add_command(check)
@@ -122,6 +143,7 @@ def check(g: Any, model: str, baseline_path: str, variant: str | None, fmt: str 
     """Recompute MODEL's keys and compare them with a baseline: exit 1 on drift."""
     from cachekey_cli import baseline, baseline_load, drift
 
+    _protect_inputs((baseline_path,), {"--output": output, "--junit-xml": junit})
     old = baseline_load.load(baseline_path)  # fail fast, before tracing
     if variant and variant != old.variant:
         raise InputError(
@@ -150,6 +172,7 @@ def explain(g: Any, old_path: str, new_path: str, fmt: str | None, output: str |
     """Compare two snapshots offline (no torch needed) and say why keys changed."""
     from cachekey_cli import baseline_load, drift
 
+    _protect_inputs((old_path, new_path), {"--output": output, "--junit-xml": junit})
     old = baseline_load.load(old_path)
     new = baseline_load.load(new_path)
     _check_outputs(output, junit)

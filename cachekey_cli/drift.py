@@ -2,23 +2,29 @@
 
 Torch-free and pure: the CLI's ``check`` and ``explain`` both end here. The
 categories, and which component names fall in each, are documented in
-docs/ci.md.
+docs/ci.md; drift_values.py narrows each changed value to the part that moved.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from cachekey_cli.baseline import SnapPiece, Snapshot
+from cachekey_cli.categories import CATEGORIES, category_of, mode_explains, refusal_category
 from cachekey_cli.compare import kind_drift
+from cachekey_cli.drift_values import (
+    clip,
+    code_delta,
+    display_name,
+    field_delta,
+    fmt,
+    version,
+)
 from cachekey_cli.errors import ExitCode, InputError
-from cachekey_cli.results import KEY_KINDS, ComponentChange
+from cachekey_cli.results import KEY_KINDS, ComponentChange, KeyResult
 
-CATEGORIES = ("environment", "config", "graph", "inputs", "split", "tuple-conformance")
-ENVIRONMENT_COMPONENTS = ("torch_version", "system_info", "cpp_runtime_thread_count")
 PER_KIND_LIMIT = 3
+DEFAULT_MODE = "inference"  # snapshots from before --training recorded no mode
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,12 @@ class SubgraphCheck:
         return self.status in ("drift", "allowed", "added", "removed")
 
     def lines(self) -> tuple[str, ...]:
+        """Each finding as a standalone line, prefixed with the subgraph's id."""
         return tuple(f"{self.id} {f.text}" for f in self.findings)
+
+    def texts(self) -> tuple[str, ...]:
+        """Each finding without the id, for reports that show it in a header already."""
+        return tuple(f.text for f in self.findings)
 
 
 @dataclass(frozen=True)
@@ -86,6 +97,19 @@ class CheckResult:
         )
 
 
+def mode(s: Snapshot) -> str:
+    """"inference" or "training"; snapshots that predate the field were all inference."""
+    return str(s.environment.get("mode") or DEFAULT_MODE)
+
+
+@dataclass(frozen=True)
+class _Moved:
+    """Facts about the whole comparison that change how a component is classified."""
+
+    torch: bool = False  # the torch version changed
+    mode: bool = False  # inference ↔ training
+
+
 def ensure_comparable(old: Snapshot, new: Snapshot) -> None:
     """InputError (exit 3) when the two snapshots are not of the same model and split."""
     fix = "compare snapshots of the same model, or refresh the baseline with `cachekey snapshot`"
@@ -110,12 +134,16 @@ def check(old: Snapshot, new: Snapshot, allow: tuple[str, ...] = ()) -> CheckRes
     ensure_comparable(old, new)
     before = {p.id: p for p in old.pieces}
     after = {p.id: p for p in new.pieces}
-    torch_moved = old.environment.get("torch") != new.environment.get("torch")
+    moved = _Moved(
+        torch=old.environment.get("torch") != new.environment.get("torch"),
+        mode=mode(old) != mode(new),
+    )
     ids = [p.id for p in new.pieces] + [i for i in before if i not in after]
     results = []
     for pid in ids:
-        result = _subgraph(pid, before.get(pid), after.get(pid), old, new, torch_moved)
-        if result.status == "drift" and set(result.categories) <= set(allow):
+        result = _subgraph(pid, before.get(pid), after.get(pid), old, new, moved)
+        # added and removed subgraphs are split drift, and --allow split allows them too
+        if result.drifted and set(result.categories) <= set(allow):
             result = SubgraphCheck(
                 result.id, "allowed", result.categories, result.findings, result.changed_kinds
             )
@@ -126,7 +154,7 @@ def check(old: Snapshot, new: Snapshot, allow: tuple[str, ...] = ()) -> CheckRes
 
 def _subgraph(
     pid: str, a: SnapPiece | None, b: SnapPiece | None, old: Snapshot, new: Snapshot,
-    torch_moved: bool,
+    moved: _Moved,
 ) -> SubgraphCheck:
     n_old, n_new = len(old.pieces), len(new.pieces)
     if a is None or b is None:
@@ -135,8 +163,7 @@ def _subgraph(
         assert piece is not None
         what = "splitting op" if piece.splitting_op else "compiled subgraph"
         text = f"{status} ({what}; the split has {n_new} subgraphs, was {n_old})"
-        allowed_status = "added" if a is None else "removed"
-        return SubgraphCheck(pid, allowed_status, ("split",), (Finding("split", None, None, text),))
+        return SubgraphCheck(pid, status, ("split",), (Finding("split", None, None, text),))
     findings: list[Finding] = []
     if a.splitting_op != b.splitting_op or a.op != b.op:
         findings.append(
@@ -157,18 +184,23 @@ def _subgraph(
             )
         )
     kinds = []
+    aot_gm = _gm_moved(a.key("aot_key"), b.key("aot_key"))
     for kind in KEY_KINDS:
-        drift = kind_drift(kind, a.key(kind), b.key(kind))
+        left, right = a.key(kind), b.key(kind)
+        drift = kind_drift(kind, left, right)
         if drift is None:
             continue
         kinds.append(kind)
-        if (drift.before is None) != (drift.after is None):
-            findings.append(Finding("tuple-conformance", kind, None, f"{kind}: {drift.note}"))
+        if drift.before is None or drift.after is None:
+            category = refusal_category(right.refusal or left.refusal or "")
+            findings.append(Finding(category, kind, None, f"{kind}: {drift.note}"))
             continue
         if kind == "graph_hash":
             findings.append(Finding("graph", kind, None, "graph_hash: the graph changed"))
             continue
-        findings.extend(_component_findings(kind, drift.changes, old, new, torch_moved))
+        findings.extend(
+            _component_findings(kind, drift.changes, left, right, old, new, moved, aot_gm)
+        )
     if not findings and not kinds:
         return SubgraphCheck(pid, "same", (), ())
     findings = _merge_kinds(findings)
@@ -176,6 +208,11 @@ def _subgraph(
     return SubgraphCheck(
         pid, "drift", tuple(c for c in CATEGORIES if c in cats), tuple(findings), tuple(kinds)
     )
+
+
+def _gm_moved(left: KeyResult, right: KeyResult) -> bool:
+    lc, rc = left.component_map().get("gm"), right.component_map().get("gm")
+    return (lc.hash if lc else None) != (rc.hash if rc else None)
 
 
 def _merge_kinds(findings: list[Finding]) -> list[Finding]:
@@ -200,44 +237,26 @@ def _merge_kinds(findings: list[Finding]) -> list[Finding]:
     return kept
 
 
-def category_of(component: str, absent_on_one_side: bool = False, torch_moved: bool = False) -> str:
-    """Which category a changed key component belongs to."""
-    base = component.split("[", 1)[0]
-    if base in ENVIRONMENT_COMPONENTS:
-        return "environment"
-    if base == "example_inputs":
-        # an input that appears or disappears means the piece's boundary moved
-        return "split" if absent_on_one_side else "inputs"
-    if absent_on_one_side and torch_moved:
-        return "environment"  # a new torch adds and removes config entries
-    if base == "gm":
-        return "graph"
-    if base == "fx_kwargs" and "static_input_idxs" in component:
-        return "inputs"
-    return "config"
-
-
-def display_name(component: str) -> str:
-    """``inductor_config[fallback_random]`` → ``inductor_config.fallback_random``."""
-    base, sep, rest = component.partition("[")
-    if sep and rest.endswith("]") and not rest[:-1].isdigit():
-        return f"{base}.{rest[:-1]}"
-    return component
-
-
 def _component_findings(
-    kind: str, changes: tuple[ComponentChange, ...], old: Snapshot, new: Snapshot,
-    torch_moved: bool,
+    kind: str, changes: tuple[ComponentChange, ...], left: KeyResult, right: KeyResult,
+    old: Snapshot, new: Snapshot, moved: _Moved, aot_gm_moved: bool,
 ) -> list[Finding]:
     grouped: dict[str, list[ComponentChange]] = {}
     for c in changes:
         absent = c.before_hash is None or c.after_hash is None
-        grouped.setdefault(category_of(c.name, absent, torch_moved), []).append(c)
+        category = category_of(c.name, absent, moved.torch)
+        if moved.mode and not absent and mode_explains(kind, c, aot_gm_moved):
+            category = "config"
+        grouped.setdefault(category, []).append(c)
+    raw_before, raw_after = left.component_map(), right.component_map()
     out = []
     for category in CATEGORIES:
         group = grouped.get(category, [])
         for c in group[:PER_KIND_LIMIT]:
-            out.append(Finding(category, kind, c.name, f"{kind}: {_describe(c, old, new)}"))
+            raw = (raw_before.get(c.name), raw_after.get(c.name))
+            values = (raw[0].value if raw[0] else None, raw[1].value if raw[1] else None)
+            text = f"{kind}: {_describe(c, values, old, new)}"
+            out.append(Finding(category, kind, c.name, text))
         if len(group) > PER_KIND_LIMIT:
             more = len(group) - PER_KIND_LIMIT
             names = ", ".join(display_name(c.name) for c in group[PER_KIND_LIMIT:][:3])
@@ -248,68 +267,27 @@ def _component_findings(
     return out
 
 
-def _describe(c: ComponentChange, old: Snapshot, new: Snapshot) -> str:
-    """``name before → after``, narrowed to the fields that differ where values have fields."""
+def _describe(
+    c: ComponentChange, raw: tuple[str | None, str | None], old: Snapshot, new: Snapshot
+) -> str:
+    """``name before → after``, narrowed to the fields or lines that differ."""
     name = display_name(c.name)
     before, after = c.before, c.after
     if c.name == "torch_version" and c.before_hash and c.after_hash and None in (before, after):
-        before, after = _version(old.environment), _version(new.environment)
+        before, after = version(old.environment), version(new.environment)
     if c.before_hash is None:
-        return f"{name} (absent) → {_short(after)}"
+        return f"{name} (absent) → {clip(after)}"
     if c.after_hash is None:
-        return f"{name} {_short(before)} → (absent)"
+        return f"{name} {clip(before)} → (absent)"
     if before is None or after is None:
         return f"{name} [{c.before_hash[:8]}] → [{c.after_hash[:8]}]"
+    if raw[0] is not None and raw[1] is not None and ("\n" in raw[0] or "\n" in raw[1]):
+        removed, added = code_delta(raw[0], raw[1])  # graph code: the changed lines
+        return f"{name} {removed} → {added}"
     narrowed = field_delta(before, after)
     if narrowed is not None:
         before, after = narrowed
-    return f"{name} {_short(before)} → {_short(after)}"
-
-
-def _short(text: str | None, width: int = 80) -> str:
-    if text is None:
-        return "(binary)"
-    one = " ".join(text.split())
-    return one if len(one) <= width else one[: width - 1] + "…"
-
-
-def _fields(text: str) -> dict[str, str] | None:
-    """``Name(a=1, b=(2, 3))`` → {"a": "1", "b": "(2, 3)"}; None for anything else."""
-    head, sep, body = text.partition("(")
-    if not sep or not body.endswith(")") or not head.replace("_", "").isalnum():
-        return None
-    parts, depth, start = [], 0, 0
-    body = body[:-1]
-    for i, ch in enumerate(body):
-        depth += ch in "([{"
-        depth -= ch in ")]}"
-        if ch == "," and depth == 0:
-            parts.append(body[start:i])
-            start = i + 1
-    parts.append(body[start:])
-    out = {}
-    for part in parts:
-        k, eq, v = part.strip().partition("=")
-        if not eq or not k.isidentifier():
-            return None
-        out[k] = v
-    return out
-
-
-def field_delta(before: str, after: str) -> tuple[str, str] | None:
-    """Only the fields that differ, when both values are ``Name(field=value, ...)`` alike."""
-    a, b = _fields(before), _fields(after)
-    if a is None or b is None or list(a) != list(b):
-        return None
-    keys = [k for k in a if a[k] != b[k]]
-    if not keys:
-        return None
-    return ", ".join(f"{k}={a[k]}" for k in keys), ", ".join(f"{k}={b[k]}" for k in keys)
-
-
-def _version(env: Mapping[str, Any]) -> str:
-    git = env.get("torch_git")
-    return f"{env.get('torch')} ({git[:10]})" if git else str(env.get("torch"))
+    return f"{name} {clip(before)} → {clip(after)}"
 
 
 def _context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
@@ -319,7 +297,9 @@ def _context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
         if a != b and name == "torch_git":
             a, b = (x[:12] if isinstance(x, str) else x for x in (a, b))
         if a != b:
-            out.append(f"environment {name}: {_fmt(a)} → {_fmt(b)}")
+            out.append(f"environment {name}: {fmt(a)} → {fmt(b)}")
+    if mode(old) != mode(new):
+        out.append(f"config mode: {mode(old)} → {mode(new)} (--training)")
     keys = sorted(set(old.config_overrides) | set(new.config_overrides))
     for k in keys:
         a, b = old.config_overrides.get(k), new.config_overrides.get(k)
@@ -335,9 +315,3 @@ def _context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
         if a_n != b_n:
             out.append(f"unique {kind} values ({new.variant}): {a_n} → {b_n}")
     return tuple(out)
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value) or "(none)"
-    return "(none)" if value is None else str(value)

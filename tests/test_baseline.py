@@ -139,7 +139,7 @@ def test_snapshot_bytes_are_deterministic_across_traces():
 
 def test_snapshot_contents():
     snap = snapshot_dict(BASE)
-    assert snap["schema_version"] == baseline.SCHEMA_VERSION
+    assert snap["schema_version"] == baseline.SNAPSHOT_SCHEMA_VERSION
     assert snap["variant"] == "tuple_return"
     assert snap["model"]["name"] == "model.py" and snap["model"]["factory"] == "build"
     assert snap["split"]["ids"] == [f"g0/submod_{i}" for i in range(5)]

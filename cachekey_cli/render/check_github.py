@@ -25,7 +25,7 @@ def render(result: CheckResult, **_: Any) -> str:
     for s in result.drifted:
         level = "warning" if s.status == "allowed" else "error"
         title = escape_property(f"cachekey {s.status}: {s.id} ({', '.join(s.categories)})")
-        body = escape_data("\n".join(s.lines()))
+        body = escape_data("\n".join(s.texts()))  # the title names the subgraph
         lines.append(f"::{level} title={title}::{body}")
     for c in result.context:
         lines.append(f"::notice title=cachekey context::{escape_data(c)}")

@@ -1,10 +1,15 @@
-"""JSON report for ``cachekey check`` / ``explain`` (docs/ci.md describes the fields)."""
+"""JSON report for ``cachekey check`` / ``explain`` (docs/ci.md describes the fields).
+
+It shares ``schema_version`` and ``tool`` with the other JSON reports (serialize.py);
+the snapshot format has its own, baseline.SNAPSHOT_SCHEMA_VERSION.
+"""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from cachekey_cli import serialize
 from cachekey_cli.baseline import Snapshot
 from cachekey_cli.drift import CheckResult
 
@@ -22,6 +27,8 @@ def _side(s: Snapshot) -> dict[str, Any]:
 
 def to_dict(result: CheckResult) -> dict[str, Any]:
     return {
+        "schema_version": serialize.SCHEMA_VERSION,
+        "tool": dict(serialize.TOOL),
         "kind": "check",
         "baseline": _side(result.baseline),
         "current": _side(result.current),

@@ -6,15 +6,24 @@ timings, so the same comparison gives the same bytes.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from cachekey_cli.baseline import Snapshot
 from cachekey_cli.drift import CheckResult
+
+
+def classname(s: Snapshot) -> str:
+    """``cachekey.model_py.build``: CI viewers split classnames at dots into a package path,
+    so the only dots are between "cachekey", the model's name and its factory."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", str(s.model["name"]))
+    return f"cachekey.{name}.{s.model['factory']}"
 
 
 def render(result: Any, **_: Any) -> str:
     assert isinstance(result, CheckResult)
-    model = f"{result.current.model['name']}:{result.current.model['factory']}"
+    suite_class = classname(result.current)
     suite = ET.Element(
         "testsuite",
         name="cachekey",
@@ -24,9 +33,9 @@ def render(result: Any, **_: Any) -> str:
         skipped=str(sum(1 for s in result.subgraphs if s.status == "not compiled")),
     )
     for s in result.subgraphs:
-        case = ET.SubElement(suite, "testcase", classname=f"cachekey.{model}", name=s.id)
+        case = ET.SubElement(suite, "testcase", classname=suite_class, name=s.id)
         case.set("time", "0")
-        text = "\n".join(s.lines())
+        text = "\n".join(s.texts())  # the test case's name is the subgraph id
         if s.status == "not compiled":
             ET.SubElement(case, "skipped", message="splitting op: not compiled")
         elif s.drifted and s.status != "allowed":

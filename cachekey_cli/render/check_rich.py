@@ -89,6 +89,8 @@ def render(result: CheckResult, *, color: bool = True, width: int = 100, **_: An
         for c in result.context:
             console.print(Text(f"  {c}"))
     if result.drifted:
+        if result.context:
+            console.print()
         console.print(Text("Why keys changed", style="bold underline"))
         for s in result.drifted:
             style = "yellow" if s.status == "allowed" else "red"
@@ -100,7 +102,7 @@ def render(result: CheckResult, *, color: bool = True, width: int = 100, **_: An
             grid.add_column(no_wrap=True, style="dim")
             grid.add_column(overflow="fold")
             for f in s.findings:
-                grid.add_row("", Text(f"[{f.category}]"), Text(f"{s.id} {f.text}"))
+                grid.add_row("", Text(f"[{f.category}]"), Text(f.text))
             console.print(grid)
     style = "bold red" if result.failing else ("bold yellow" if result.drifted else "bold green")
     console.print(Text(result.sentence(), style=style))
