@@ -16,6 +16,7 @@ from typing import Any
 from cachekey_cli.compare import component_changes
 from cachekey_cli.dedup_explain import DEDUP_KINDS, LABEL, explain, focus
 from cachekey_cli.results import VARIANTS, Analysis, ComponentChange, KeyResult, Piece
+from cachekey_cli.wording import plural
 
 __all__ = ["DEDUP_KINDS", "LABEL", "DedupResult", "analyse", "normalize_effect", "summary_dict"]
 
@@ -66,10 +67,13 @@ class VariantDedup:
         return next(k for k in self.kinds if k.kind == name)
 
     def sentence(self) -> str:
-        counts = ", ".join(f"{self.kind(k).unique} unique {LABEL[k]} keys" for k in DEDUP_KINDS)
-        tail = f" ({self.structures} distinct structures"
-        tail += f"; {len(self.missed)} isomorphic group(s) split)" if self.missed else ")"
-        return f"{self.compiled} compiled pieces → {counts}{tail}"
+        counts = ", ".join(
+            plural(self.kind(k).unique, f"unique {LABEL[k]} key") for k in DEDUP_KINDS
+        )
+        tail = f" ({plural(self.structures, 'distinct structure')}"
+        if self.missed:
+            tail += f"; {plural(len(self.missed), 'isomorphic group')} split"
+        return f"{plural(self.compiled, 'compiled piece')} → {counts}{tail})"
 
 
 @dataclass(frozen=True)
@@ -257,6 +261,6 @@ def _rekeyed_unique(run: Any, variant: str) -> int:
 
 def summary_dict(run: Any) -> dict[str, Any]:
     """The dedup section as plain data, for ``diff --format json`` and snapshots."""
-    from cachekey_cli.render import dedup_json
+    from cachekey_cli import dedup_data
 
-    return dedup_json.section(analyse(run))
+    return dedup_data.section(analyse(run))

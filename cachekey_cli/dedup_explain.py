@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from cachekey_cli.results import ComponentChange
+from cachekey_cli.wording import plural
 
 DEDUP_KINDS = ("aot_key", "inductor_key")
 LABEL = {"aot_key": "AOT", "inductor_key": "Inductor"}
@@ -38,7 +39,7 @@ def explain(
         first = list(named[0].values.values())
         state = "off" if normalize is False else "unavailable in this torch"
         phrases.insert(0, (
-            f"placeholder names differ at {len(named)} input(s) (e.g. {named[0].where}: "
+            f"placeholder names differ at {plural(len(named), 'input')} (e.g. {named[0].where}: "
             f"{first[0]} vs {first[1]}) and autograd_cache_normalize_inputs is {state}, so "
             f"the names, which carry layer indices, reach the AOT key (vLLM turns it on)"
         ))

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 import torch.fx
 
+from cachekey_cli.wording import plural
+
 _DIGITS = re.compile(r"\d+")
 _PLAIN = (int, float, bool, type(None), complex)
 _REPR_TYPES = (torch.dtype, torch.device, torch.layout, torch.memory_format)
@@ -64,7 +66,11 @@ def target_name(target: Any) -> str:
     """A stable, address-free name for a node's target."""
     if isinstance(target, str):
         return target
-    if isinstance(target, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+    # An operator overload (public ``overloadpacket``) or packet (public ``overloads()``),
+    # told apart by duck typing: ``str`` gives ``aten.add.Tensor`` / ``aten.add``.
+    if getattr(target, "overloadpacket", None) is not None or callable(
+        getattr(target, "overloads", None)
+    ):
         return str(target)
     module = getattr(target, "__module__", None) or ""
     name = getattr(target, "__qualname__", None) or getattr(target, "__name__", None)
@@ -196,6 +202,6 @@ def differences(structures: Mapping[str, Structure]) -> tuple[Difference, ...]:
             diff = Difference(site.kind, site.where, values)
             (renamed if site.kind == "node name" else out).append(diff)
     if renamed:  # one entry for all renamed intermediate nodes, showing the first
-        where = f"{len(renamed)} intermediate node(s), first at {renamed[0].where}"
+        where = f"{plural(len(renamed), 'intermediate node')}, first at {renamed[0].where}"
         out.append(Difference("node names", where, renamed[0].values))
     return tuple(out)

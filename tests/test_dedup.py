@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -19,7 +20,9 @@ def _only_missed(result, variant="tuple_return"):
     return v, v.missed[0]
 
 
-def test_transformer_dedups_to_few_units_and_explains_the_annotation():
+def test_transformer_pair_splits_its_aot_key_on_a_placeholder_annotation():
+    # A real torch finding, not a fixture defect: split_module copies the annotation of a
+    # Dynamo graph input onto the first layer's placeholder only, and the AOT key hashes it.
     result = dedup.analyse(analyse("transformer.py"))
     for variant in ("plain", "tuple_return"):
         v, m = _only_missed(result, variant)
@@ -37,6 +40,39 @@ def test_transformer_dedups_to_few_units_and_explains_the_annotation():
         change = m.changes["aot_key"][0]
         assert "p_2 : torch.Tensor" in change.before and "p_2 : torch.Tensor" not in change.after
         assert "Inductor key is shared" in m.explanation
+
+
+def test_clean_llama_dedups_to_three_units_and_exits_zero(tmp_path):
+    # 4 identical layers: the first and last pieces are unique, the 3 between attentions share.
+    out = tmp_path / "report.json"
+    code = run_cli(["-q", "dedup", fixture_path("llama.py") + ":build_4", "--format", "json",
+                    "-o", str(out)])
+    data = json.loads(out.read_text())
+    assert code == 0, data["summary"]
+    assert data["summary"]["verdict"] == "ok"
+    for variant in ("plain", "tuple_return"):
+        v = data["variants"][variant]
+        assert (v["compiled"], v["structures"]) == (5, 3)
+        assert v["unique"] == {"aot_key": 3, "inductor_key": 3}
+        assert v["missed"] == []
+        shared = [g["pieces"] for g in v["groups"]["aot_key"] if len(g["pieces"]) > 1]
+        assert shared == [["g0/submod_2", "g0/submod_4", "g0/submod_6"]]
+    assert data["normalize_inputs"]["unique_aot_keys"] == {
+        "on": {"plain": 3, "tuple_return": 3}, "off": {"plain": 5, "tuple_return": 5},
+    }
+    assert data["summary"]["text"] == (
+        "5 compiled pieces → 3 unique AOT keys, 3 unique Inductor keys "
+        "(3 distinct structures), in both variants."
+    )
+
+
+def test_counts_sentence_uses_singular_for_one():
+    one = dedup.KindDedup("aot_key", (dedup.KeyGroup("k", ("g0/submod_0",)),))
+    kinds = (one, dataclasses.replace(one, kind="inductor_key"))
+    v = dedup.VariantDedup("plain", 1, 1, 1, kinds, ())
+    assert v.sentence() == (
+        "1 compiled piece → 1 unique AOT key, 1 unique Inductor key (1 distinct structure)"
+    )
 
 
 def test_layer_name_constant_splits_both_keys_and_is_named():
@@ -142,6 +178,29 @@ def test_dedup_text_reports(fmt):
     flat = " ".join(text.split())
     assert "5 compiled pieces → 5 unique AOT keys, 5 unique Inductor keys" in flat
     assert "model.layers.1.mlp" in text
+    assert "1 isomorphic group split" in flat and "group(s)" not in text
     assert "\x1b[" not in text
-    if fmt == "rich":
+    assert not [line for line in text.splitlines() if line != line.rstrip()]
+    if fmt == "markdown":
+        assert "#### Dedup: compile units\n\n| variant |" in text
+    else:
         assert max(len(line) for line in text.splitlines()) <= 100
+        narrow = renderers()[fmt](result, color=False, width=80)
+        assert max(len(line) for line in narrow.splitlines()) <= 80
+
+
+def test_target_names_of_operators_are_stable_strings():
+    assert fingerprint.target_name(torch.ops.aten.add.Tensor) == "aten.add.Tensor"
+    assert fingerprint.target_name(torch.ops.aten.add) == "aten.add"
+    assert fingerprint.target_name(torch.nn.functional.relu) == "torch.nn.functional.relu"
+    assert fingerprint.target_name("relu") == "relu"
+
+
+def test_summary_dict_comes_from_the_core_not_a_renderer():
+    import ast
+    from pathlib import Path
+
+    for path in (Path(dedup.__file__), Path(dedup.__file__).with_name("dedup_data.py")):
+        tree = ast.parse(path.read_text())
+        imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        assert not [m for m in imported if m.startswith("cachekey_cli.render")], path

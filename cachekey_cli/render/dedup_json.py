@@ -1,4 +1,8 @@
-"""JSON for ``cachekey dedup`` and the ``dedup`` section of other reports (docs/dedup.md)."""
+"""JSON for ``cachekey dedup`` (docs/dedup.md).
+
+The ``dedup`` section itself is built by the core (``dedup_data.section``);
+``section`` stays importable from here for the other reports' renderers.
+"""
 
 from __future__ import annotations
 
@@ -6,69 +10,10 @@ import json
 from typing import Any
 
 from cachekey_cli import serialize
-from cachekey_cli.dedup import DEDUP_KINDS, DedupResult, MissedShare, VariantDedup
+from cachekey_cli.dedup import DedupResult
+from cachekey_cli.dedup_data import section, summary_text
 
-
-def _difference(d: Any) -> dict[str, Any]:
-    return {"kind": d.kind, "where": d.where, "values": dict(d.values)}
-
-
-def _missed(m: MissedShare) -> dict[str, Any]:
-    return {
-        "fingerprint": m.fingerprint,
-        "pieces": list(m.pieces),
-        "shared": list(m.shared),
-        "split": list(m.split),
-        "partitions": {k: [list(g) for g in groups] for k, groups in m.partitions.items()},
-        "differences": [_difference(d) for d in m.differences],
-        "compared": list(m.compared),
-        "changes": {k: [serialize.change(c) for c in cs] for k, cs in m.changes.items()},
-        "explanation": m.explanation,
-    }
-
-
-def _variant(v: VariantDedup) -> dict[str, Any]:
-    return {
-        "pieces": v.pieces,
-        "compiled": v.compiled,
-        "structures": v.structures,
-        "unique": {k: v.kind(k).unique for k in DEDUP_KINDS},
-        "refused": {k: list(v.kind(k).refused) for k in DEDUP_KINDS},
-        "groups": {
-            k: [{"key": g.key, "pieces": list(g.pieces)} for g in v.kind(k).groups]
-            for k in DEDUP_KINDS
-        },
-        "fingerprints": dict(sorted(v.fingerprints.items())),
-        "missed": [_missed(m) for m in v.missed],
-        "text": v.sentence(),
-    }
-
-
-def section(result: DedupResult) -> dict[str, Any]:
-    """The part shared by ``dedup``, ``diff`` and ``snapshot`` reports."""
-    effect = None
-    if result.effect is not None:
-        effect = {"on": dict(result.effect.on), "off": dict(result.effect.off)}
-    return {
-        "normalize_inputs": {
-            "effective": result.normalize_inputs,
-            "source": result.normalize_source,
-            "unique_aot_keys": effect,
-        },
-        "variants": {v.variant: _variant(v) for v in result.variants},
-        "summary": {
-            "missed": {v.variant: len(v.missed) for v in result.variants},
-            "verdict": "missed" if result.missed else "ok",
-            "text": summary_text(result),
-        },
-    }
-
-
-def summary_text(result: DedupResult) -> str:
-    sentences = {v.variant: v.sentence() for v in result.variants}
-    if len(set(sentences.values())) == 1:
-        return f"{next(iter(sentences.values()))}, in both variants."
-    return "; ".join(f"{name}: {text}" for name, text in sentences.items()) + "."
+__all__ = ["render", "section", "summary_text", "to_dict"]
 
 
 def to_dict(result: DedupResult) -> dict[str, Any]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from cachekey_cli.dedup import DEDUP_KINDS, LABEL, DedupResult
-from cachekey_cli.render.dedup_json import summary_text
+from cachekey_cli.dedup_data import summary_text
 
 
 def section(result: DedupResult) -> list[str]:
     lines = [
+        "#### Dedup: compile units",
+        "",
         "| variant | compiled | structures | "
         + " | ".join(f"unique {LABEL[k]}" for k in DEDUP_KINDS)
         + " | split groups |",

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cachekey_cli.dedup import DEDUP_KINDS, LABEL, DedupResult, VariantDedup
-from cachekey_cli.render.dedup_json import summary_text
+from cachekey_cli.dedup_data import summary_text
 
 SHORT = 8
 
@@ -120,4 +120,9 @@ def render(result: DedupResult, *, color: bool = True, width: int = 100, **_: An
     console.print(Group(*section(result, width)))
     for w in a.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
-    return buf.getvalue()
+    return buf.getvalue() if color else strip_trailing(buf.getvalue())
+
+
+def strip_trailing(text: str) -> str:
+    """Plain text without the spaces rich pads lines with."""
+    return "".join(line.rstrip() + "\n" for line in text.splitlines())
