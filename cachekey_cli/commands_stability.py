@@ -77,8 +77,9 @@ def register(cli: click.Group) -> None:
 
         Each run gets its own PYTHONHASHSEED, working directory, HOME and XDG
         dirs, TMPDIR, TORCHINDUCTOR_CACHE_DIR and an unrelated environment
-        variable. If any key varies, each factor is then changed alone (plus a
-        control run) to name the trigger. Exit 1 if anything is unstable.
+        variable. If any key varies, a control run repeats run 1 unchanged (if it
+        moves too, the cause is inside the process); otherwise each factor is
+        changed alone to name the trigger. Exit 1 if anything is unstable.
         """
         from cachekey_cli import stability as core
         from cachekey_cli.errors import ExitCode

@@ -4,9 +4,12 @@ Each run is ``python -m cachekey_cli diff MODEL --format json`` in a new
 process with its own PYTHONHASHSEED, working directory, HOME and XDG dirs,
 TMPDIR, TORCHINDUCTOR_CACHE_DIR and an unrelated environment variable. Keys
 that differ between runs are reported with the components that moved. When
-something moves, the trigger is found by re-running with one factor at a time
-changed from the first run's environment, plus a control run with nothing
-changed. Pure: no printing, no exits; progress goes through a callback.
+something moves, a control run repeats run 1's environment unchanged: if it
+moves too, the cause is inside the process (a nonce, the time, a pid) and no
+factor is blamed. Otherwise the trigger is found by re-running with one factor
+at a time changed from run 1's environment to that of a run that differs.
+Temporary folders and random tokens live only in ``meta``. Pure: no printing,
+no exits; progress goes through a callback.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 from cachekey_cli.errors import InputError, InternalError
 from cachekey_cli.stability_compare import Varying, count_keys, varying
+from cachekey_cli.wording import plural
 
 FACTORS = ("PYTHONHASHSEED", "cwd", "HOME and XDG dirs", "TMPDIR", "TORCHINDUCTOR_CACHE_DIR",
            "unrelated env var")
@@ -31,6 +36,7 @@ UNRELATED = "CACHEKEY_STABILITY_PROBE"
 XDG = ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME")
 SEEDS = (1, 2718, 31415, 4242, 57721, 6174, 7919, 8128)
 CONTROL = "control (nothing changed)"
+IN_PROCESS = "nondeterministic inside the process (no environment factor needed)"
 
 Progress = Callable[[str, int, int], None]
 
@@ -72,16 +78,56 @@ class StabilityResult:
     pieces: int  # subgraphs in the first run
     keys_compared: int
     varying: tuple[Varying, ...]
-    triggers: tuple[Trigger, ...] = ()  # empty when everything was stable
-    meta: Mapping[str, float] = field(default_factory=dict)
+    triggers: tuple[Trigger, ...] = ()  # empty when everything was stable or not searched
+    reference: int = 1  # index of the run whose values the one-factor probes take
+    meta: Mapping[str, Any] = field(default_factory=dict)  # volatile: time, folders, tokens
 
     @property
     def stable(self) -> bool:
         return not self.varying
 
     @property
+    def in_process(self) -> bool:
+        """The control run (run 1's environment, unchanged) moved too: no factor is needed."""
+        return any(t.factor == CONTROL and t.varies for t in self.triggers)
+
+    @property
     def culprits(self) -> tuple[str, ...]:
-        return tuple(t.factor for t in self.triggers if t.varies)
+        """Factors that alone move a key; none when the control moves (they would all)."""
+        if self.in_process:
+            return ()
+        return tuple(t.factor for t in self.triggers if t.varies and t.factor != CONTROL)
+
+    @property
+    def cause(self) -> str | None:
+        """None when stable; else "in-process", "environment", "not found" or "not searched"."""
+        if self.stable:
+            return None
+        if not self.triggers:
+            return "not searched"
+        if self.in_process:
+            return "in-process"
+        return "environment" if self.culprits else "not found"
+
+    def sentence(self) -> str:
+        runs = len(self.runs)
+        if self.stable:
+            return (f"Stable: all {plural(self.keys_compared, 'key')} of "
+                    f"{plural(self.pieces, 'piece')} agree across {runs} fresh processes "
+                    "with perturbed environments.")
+        pieces = len({v.piece for v in self.varying})
+        moved = len(self.varying)
+        text = (f"Unstable: {plural(moved, 'key')} of {plural(pieces, 'piece')} "
+                f"{'varies' if moved == 1 else 'vary'} across {runs} runs")
+        cause = self.cause
+        if cause == "in-process":
+            text += (f"; {IN_PROCESS}: run 1's environment, unchanged, moves "
+                     f"{'it' if moved == 1 else 'them'} too")
+        elif cause == "environment":
+            text += "; trigger: " + ", ".join(self.culprits)
+        elif cause == "not found":
+            text += "; no single factor reproduces it"
+        return text + "."
 
 
 def plan(runs: int, root: str) -> tuple[RunEnv, ...]:
@@ -143,52 +189,88 @@ def execute_one(model: str, model_args: Sequence[str], env: RunEnv, extra_path: 
 
 
 def execute(model: str, model_args: Sequence[str], envs: Sequence[RunEnv], jobs: int,
-            progress: Progress, done: int = 0, total: int | None = None) -> list[dict[str, object]]:
+            tick: Callable[[], None], first: int = 0) -> list[dict[str, object]]:
+    """Run ``envs`` in fresh processes, ``jobs`` at a time; ``tick`` after each one ends."""
     spec, extra_path = absolute_model(model)
-    total = total if total is not None else len(envs)
-    counter = [done]
 
     def one(i: int) -> dict[str, object]:
-        report = execute_one(spec, model_args, envs[i], extra_path, done + i)
-        counter[0] += 1
-        progress("runs", counter[0], total)
+        report = execute_one(spec, model_args, envs[i], extra_path, first + i)
+        tick()
         return report
 
-    progress("runs", done, total)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         return list(pool.map(one, range(len(envs))))
 
 
+Runner = Callable[[Sequence[RunEnv], Callable[[], None]], list[dict[str, object]]]
+
+
 def check(model: str, model_args: Sequence[str], runs: int = 3, jobs: int = 2,
           search: bool = True, progress: Progress | None = None,
-          factors: Sequence[str] = FACTORS) -> StabilityResult:
+          factors: Sequence[str] = FACTORS, runner: Runner | None = None) -> StabilityResult:
     """Run, compare and, if anything varies, find the triggering factor(s).
 
-    The search changes each of ``factors`` alone from run 1's environment to
-    run 2's value, and adds a control run that changes nothing.
+    The search starts from run 1's environment and takes, one factor at a time,
+    the value of the first run whose keys differ from run 1's. A control run
+    repeats run 1's environment unchanged; it goes in the first batch, and if it
+    moves too the cause is inside the process and the remaining probes are
+    skipped. ``runner`` replaces the fresh processes (tests).
     """
     import time
 
-    progress = progress or (lambda stage, done, total: None)
+    report = progress or (lambda stage, done, total: None)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="cachekey-stability-") as root:
         envs = plan(max(2, runs), root)
-        reports = execute(model, model_args, envs, jobs, progress)
+        count = [0, len(envs) + (len(factors) + 1 if search else 0)]
+
+        def tick() -> None:
+            count[0] += 1
+            report("runs", count[0], count[1])
+
+        launched = [0]
+
+        def run(batch: Sequence[RunEnv]) -> list[dict[str, object]]:
+            first = launched[0]
+            launched[0] += len(batch)
+            if runner is not None:
+                return runner(batch, tick)
+            return execute(model, model_args, batch, jobs, tick, first)
+
+        report("runs", 0, count[1])
+        reports = run(envs)
         moved = varying(reports)
-        triggers: list[Trigger] = []
+        reference = next((i for i in range(1, len(reports)) if varying([reports[0], reports[i]])),
+                         1)
+        triggers: tuple[Trigger, ...] = ()
         if moved and search:
-            probes = [envs[0].with_factor(f, envs[1], f"only {f}") for f in factors]
-            probes.append(RunEnv(CONTROL, dict(envs[0].values)))
-            total = len(envs) + len(probes)
-            probe_reports = execute(model, model_args, probes, jobs, progress, len(envs), total)
-            for factor, report in zip((*factors, CONTROL), probe_reports, strict=True):
-                found = varying([reports[0], report])
-                moved_ids = tuple(dict.fromkeys(v.piece for v in found))
-                triggers.append(Trigger(factor, bool(found), moved_ids))
+            triggers = _search(envs, reports[0], reference, factors, jobs, run)
+            count[1] = count[0]
+            report("runs", count[0], count[1])
+        meta = {"seconds": round(time.perf_counter() - start, 2), "root": root,
+                "environments": {e.label: dict(e.values) for e in envs}}
     pieces = len(_subgraphs(reports[0]))
     compared = count_keys(reports[0])
-    return StabilityResult(model, envs, pieces, compared, moved, tuple(triggers),
-                           {"seconds": round(time.perf_counter() - start, 2)})
+    return StabilityResult(model, envs, pieces, compared, moved, triggers, reference, meta)
+
+
+def _search(envs: Sequence[RunEnv], base: Mapping[str, object], reference: int,
+            factors: Sequence[str], jobs: int,
+            run: Callable[[Sequence[RunEnv]], list[dict[str, object]]]) -> tuple[Trigger, ...]:
+    """The control first (with as many factor probes as fit beside it), then the rest."""
+    named = [(CONTROL, RunEnv(CONTROL, dict(envs[0].values)))]
+    named += [(f, envs[0].with_factor(f, envs[reference], f"only {f}")) for f in factors]
+    found: dict[str, Trigger] = {}
+    size = max(1, jobs)
+    for batch in (named[:size], named[size:]):
+        if not batch:
+            continue
+        for (factor, _), probe in zip(batch, run([env for _, env in batch]), strict=True):
+            moved_ids = tuple(dict.fromkeys(v.piece for v in varying([base, probe])))
+            found[factor] = Trigger(factor, bool(moved_ids), moved_ids)
+        if found[CONTROL].varies:  # every probe would move: say so, and stop
+            return (found[CONTROL],)
+    return tuple(found[f] for f in (*factors, CONTROL))
 
 
 def _subgraphs(report: Mapping[str, object]) -> list[object]:

@@ -19,7 +19,7 @@ ABSENT = "(absent)"
 @dataclass(frozen=True)
 class MovedComponent:
     name: str
-    values: tuple[str | None, ...]  # per run: readable value (trimmed to the difference) or hash
+    values: tuple[str | None, ...]  # per run: readable value (cut to the difference) or hash
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,7 @@ def _moved(
                 if len(shown) == 1:  # the first run's side of its delta with the second
                     shown[0] = before
                 shown.append(after)
+            shown = focus(shown)
         else:
             shown = [f"[{h[:10]}]" if h else ABSENT for h in hashes]
         out.append(MovedComponent(name, tuple(shown)))
@@ -105,3 +106,31 @@ def _delta(a: str, b: str) -> tuple[str, str]:
     if "\n" in a or "\n" in b:
         return line_delta(a, b)
     return a, b
+
+
+def focus(values: Sequence[str | None], context: int = 24) -> list[str | None]:
+    """Cut what every value shares at both ends, keeping ``context`` characters of it.
+
+    ``mul(relu, 1.3966…)`` against ``mul(relu, 1.7031…)`` keeps the digits that
+    differ in view however narrow the report is.
+    """
+    texts = [v for v in values if v is not None]
+    if len(set(texts)) < 2:
+        return list(values)
+    shortest = min(len(t) for t in texts)
+    start = 0
+    while start < shortest and len({t[start] for t in texts}) == 1:
+        start += 1
+    end = 0
+    while end < shortest - start and len({t[-1 - end] for t in texts}) == 1:
+        end += 1
+    lo = start - context if start - context >= 8 else 0  # cut only where it saves something
+    cut_end = end - context if end - context >= context else 0  # a short tail stays whole
+
+    def cut(text: str | None) -> str | None:
+        if text is None:
+            return None
+        hi = len(text) - cut_end
+        return ("…" if lo else "") + text[lo:hi] + ("…" if cut_end else "")
+
+    return [cut(v) for v in values]

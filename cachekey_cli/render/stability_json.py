@@ -1,4 +1,9 @@
-"""JSON report for ``cachekey stability`` (docs/stability.md)."""
+"""JSON report for ``cachekey stability`` (docs/stability.md).
+
+Everything outside ``meta`` depends only on the outcome, so two runs that find
+the same thing print the same bytes; wall time, the temporary folders and the
+random token of each run's environment are in ``meta``.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +14,18 @@ from cachekey_cli import serialize
 from cachekey_cli.stability import StabilityResult
 
 
-def summary_text(result: StabilityResult) -> str:
-    runs = len(result.runs)
-    if result.stable:
-        return (f"Stable: all {result.keys_compared} keys of {result.pieces} pieces agree "
-                f"across {runs} fresh processes with perturbed environments.")
-    pieces = len({v.piece for v in result.varying})
-    text = f"Unstable: {len(result.varying)} keys of {pieces} pieces vary across {runs} runs"
-    if result.culprits:
-        text += "; trigger: " + ", ".join(result.culprits)
-    elif result.triggers:
-        text += "; no single factor reproduces it"
-    return text + "."
-
-
 def to_dict(result: StabilityResult) -> dict[str, Any]:
+    search = None
+    if result.triggers:
+        search = {"base": result.runs[0].label,
+                  "values_from": result.runs[result.reference].label}
     return {
         "schema_version": serialize.SCHEMA_VERSION,
         "kind": "stability",
         "tool": serialize.TOOL,
         "model": result.model,
-        "runs": [{"label": r.label, "environment": dict(r.values)} for r in result.runs],
+        "runs": [{"label": r.label, "PYTHONHASHSEED": r.values["PYTHONHASHSEED"]}
+                 for r in result.runs],
         "pieces": result.pieces,
         "keys_compared": result.keys_compared,
         "stable": result.stable,
@@ -44,14 +40,16 @@ def to_dict(result: StabilityResult) -> dict[str, Any]:
             }
             for v in result.varying
         ],
+        "search": search,
         "triggers": [
             {"factor": t.factor, "varies": t.varies, "pieces": list(t.pieces)}
             for t in result.triggers
         ],
         "summary": {
             "verdict": "stable" if result.stable else "unstable",
+            "cause": result.cause,
             "culprits": list(result.culprits),
-            "text": summary_text(result),
+            "text": result.sentence(),
         },
         "meta": dict(result.meta),
     }

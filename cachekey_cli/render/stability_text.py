@@ -1,4 +1,8 @@
-"""Rich and markdown reports for ``cachekey stability``."""
+"""Rich and markdown reports for ``cachekey stability``.
+
+Neither shows the temporary folders or random tokens of the runs (those are in
+the JSON's ``meta``), so the same outcome prints the same text.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,42 @@ import io
 from typing import Any
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.text import Text
 
-from cachekey_cli.render.stability_json import summary_text
-from cachekey_cli.stability import StabilityResult
+from cachekey_cli.stability import CONTROL, IN_PROCESS, StabilityResult
+from cachekey_cli.stability_compare import MovedComponent
+from cachekey_cli.wording import plural
 
 LIMIT = 12
+VALUE_LIMIT = 400  # characters of one component value; values are already cut to the difference
+FRESH = ("each run: fresh cwd, HOME/XDG, TMPDIR and TORCHINDUCTOR_CACHE_DIR folders and a new "
+         "value of an unrelated variable")
 
 
 def _short(value: str | None, width: int) -> str:
     text = "(none)" if value is None else " ".join(value.split())
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _indent(text: Text, left: int) -> Padding:
+    """Wrapped lines keep the indent of their first line."""
+    return Padding(text, (0, 0, 0, left))
+
+
+def _values(result: StabilityResult, c: MovedComponent) -> list[tuple[str, str | None]]:
+    """Each distinct value once, with the runs that produced it: ``("run 1, run 3", value)``."""
+    seen: dict[str | None, list[str]] = {}
+    for run, value in zip(result.runs, c.values, strict=False):
+        seen.setdefault(value, []).append(run.label)
+    return [(", ".join(labels), value) for value, labels in seen.items()]
+
+
+def _trigger_heading(result: StabilityResult) -> str:
+    base, other = result.runs[0].label, result.runs[result.reference].label
+    if result.in_process:
+        return f"Control: {base}'s environment again, nothing changed:"
+    return f"One factor at a time ({base}'s environment with one value from {other}):"
 
 
 def render_rich(result: StabilityResult, *, color: bool = True, width: int = 100,
@@ -28,29 +57,32 @@ def render_rich(result: StabilityResult, *, color: bool = True, width: int = 100
     head = Text("cachekey stability ", style="bold")
     head.append(f"{result.model}   {len(result.runs)} fresh processes", style="dim")
     console.print(head)
-    for r in result.runs:
-        seed = r.values["PYTHONHASHSEED"]
-        console.print(Text(f"  {r.label}: PYTHONHASHSEED={seed}, cwd/HOME/XDG/TMPDIR/"
-                           "TORCHINDUCTOR_CACHE_DIR in fresh folders, unrelated var set",
-                           style="dim"))
+    seeds = ", ".join(f"{r.values['PYTHONHASHSEED']} ({r.label})" for r in result.runs)
+    console.print(_indent(Text(f"PYTHONHASHSEED: {seeds}", style="dim"), 2))
+    console.print(_indent(Text(FRESH, style="dim"), 2))
     for v in result.varying[:LIMIT]:
         line = Text(f"{v.piece} ", style="bold")
         line.append(f"[{v.variant}] {v.kind} varies: ", style="red")
         line.append(", ".join(_short(k, 12) for k in v.keys))
         console.print(line)
         for c in v.components[:6]:
-            console.print(Text(f"    {c.name}: " + "  |  ".join(
-                _short(x, max(30, (width - 20) // max(1, len(c.values)))) for x in c.values)))
+            console.print(_indent(Text(c.name, style="bold"), 4))
+            for runs, value in _values(result, c):
+                row = Text(f"{runs}: ", style="dim")
+                row.append(_short(value, VALUE_LIMIT))
+                console.print(_indent(row, 6))
     if len(result.varying) > LIMIT:
-        console.print(Text(f"… and {len(result.varying) - LIMIT} more varying keys", "dim"))
+        rest = len(result.varying) - LIMIT
+        console.print(Text(f"… and {plural(rest, 'more varying key')}", "dim"))
     if result.triggers:
-        console.print(Text("One factor at a time (against run 1):", style="bold underline"))
+        console.print(Text(_trigger_heading(result), style="bold underline"))
         for t in result.triggers:
             style = "bold red" if t.varies else "green"
-            verdict = f"keys move ({len(t.pieces)} pieces)" if t.varies else "no change"
-            console.print(Text(f"  {t.factor:<28} {verdict}", style=style))
-    console.print(Text(summary_text(result), style="bold green" if result.stable else "bold red"))
-    return buf.getvalue()
+            verdict = f"keys move ({plural(len(t.pieces), 'piece')})" if t.varies else "no change"
+            console.print(_indent(Text(f"{t.factor:<28} {verdict}", style=style), 2))
+    console.print(Text(result.sentence(), style="bold green" if result.stable else "bold red"))
+    text = buf.getvalue()
+    return text if color else "".join(line.rstrip() + "\n" for line in text.splitlines())
 
 
 def render_markdown(result: StabilityResult, **_: Any) -> str:
@@ -65,9 +97,13 @@ def render_markdown(result: StabilityResult, **_: Any) -> str:
             lines.append(f"| `{v.piece}` | {v.variant} | {v.kind} | {comps} |")
         lines.append("")
     if result.triggers:
-        lines += ["| factor changed alone | effect |", "|---|---|"]
+        lines += [f"#### {_trigger_heading(result).rstrip(':')}", "",
+                  "| factor changed alone | effect |", "|---|---|"]
         for t in result.triggers:
-            lines.append(f"| {t.factor} | {'**keys move**' if t.varies else 'no change'} |")
+            name = "nothing (control)" if t.factor == CONTROL else t.factor
+            lines.append(f"| {name} | {'**keys move**' if t.varies else 'no change'} |")
         lines.append("")
-    lines.append(summary_text(result))
+        if result.in_process:
+            lines += [f"The control moved: {IN_PROCESS}.", ""]
+    lines.append(result.sentence())
     return "\n".join(lines) + "\n"
