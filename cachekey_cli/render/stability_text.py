@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.padding import Padding
 from rich.text import Text
 
-from cachekey_cli.stability import CONTROL, IN_PROCESS, StabilityResult
+from cachekey_cli.stability import CONTROL, StabilityResult
 from cachekey_cli.stability_compare import MovedComponent
 from cachekey_cli.wording import plural
 
@@ -103,7 +103,5 @@ def render_markdown(result: StabilityResult, **_: Any) -> str:
             name = "nothing (control)" if t.factor == CONTROL else t.factor
             lines.append(f"| {name} | {'**keys move**' if t.varies else 'no change'} |")
         lines.append("")
-        if result.in_process:
-            lines += [f"The control moved: {IN_PROCESS}.", ""]
     lines.append(result.sentence())
     return "\n".join(lines) + "\n"
