@@ -5,17 +5,16 @@ Laid out to read at 100 columns; with ``color=False`` it is plain text.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from rich import box
-from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from cachekey_cli.baseline import Snapshot
 from cachekey_cli.drift import CheckResult
+from cachekey_cli.render.console import finish, make_console
 
 STATUS_STYLE = {
     "same": "green",
@@ -72,16 +71,7 @@ def _table(result: CheckResult) -> Table:
 
 
 def render(result: CheckResult, *, color: bool = True, width: int = 100, **_: Any) -> str:
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=width,
-        force_terminal=color,
-        color_system="truecolor" if color else None,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    console, buf = make_console(width, color)
     console.print(_header(result))
     console.print(_table(result))
     if result.context:
@@ -106,4 +96,4 @@ def render(result: CheckResult, *, color: bool = True, width: int = 100, **_: An
             console.print(grid)
     style = "bold red" if result.failing else ("bold yellow" if result.drifted else "bold green")
     console.print(Text(result.sentence(), style=style))
-    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+    return finish(buf, color)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
 from cachekey_cli.dedup import DEDUP_KINDS, LABEL, DedupResult, VariantDedup
 from cachekey_cli.dedup_data import summary_text
+from cachekey_cli.render.console import finish, make_console
 
 SHORT = 8
 
@@ -103,16 +103,7 @@ def _same(a: VariantDedup, b: VariantDedup) -> bool:
 
 
 def render(result: DedupResult, *, color: bool = True, width: int = 100, **_: Any) -> str:
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=width,
-        force_terminal=color,
-        color_system="truecolor" if color else None,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    console, buf = make_console(width, color)
     a = result.analysis
     head = Text("cachekey dedup ", style="bold")
     head.append(f"{a.model.source}:{a.model.factory}   torch {a.environment.torch}", style="dim")
@@ -120,9 +111,4 @@ def render(result: DedupResult, *, color: bool = True, width: int = 100, **_: An
     console.print(Group(*section(result, width)))
     for w in a.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
-    return buf.getvalue() if color else strip_trailing(buf.getvalue())
-
-
-def strip_trailing(text: str) -> str:
-    """Plain text without the spaces rich pads lines with."""
-    return "".join(line.rstrip() + "\n" for line in text.splitlines())
+    return finish(buf, color)

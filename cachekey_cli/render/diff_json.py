@@ -50,7 +50,7 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
 def render(result: DiffResult, dedup: Any = None, **_: Any) -> str:
     data = to_dict(result)
     if dedup is not None:  # a dedup.DedupResult: the "dedup" section (docs/dedup.md)
-        from cachekey_cli.render import dedup_json
+        from cachekey_cli import dedup_data
 
-        data["dedup"] = dedup_json.section(dedup)
+        data["dedup"] = dedup_data.section(dedup)
     return json.dumps(data, indent=2, sort_keys=False) + "\n"

@@ -5,16 +5,16 @@ With ``color=False`` (stdout not a TTY) the same layout comes out as plain text.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from cachekey_cli.render.console import finish, make_console
 from cachekey_cli.results import DiffResult, KeyResult, PieceDiff
 from cachekey_cli.verdict import piece_verdict, summarize
 
@@ -144,16 +144,7 @@ def _explanations(result: DiffResult) -> list[Any]:
 def render(
     result: DiffResult, *, color: bool = True, width: int = 100, dedup: Any = None, **_: Any
 ) -> str:
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=width,
-        force_terminal=color,
-        color_system="truecolor" if color else None,
-        no_color=not color,
-        highlight=False,
-        emoji=False,
-    )
+    console, buf = make_console(width, color)
     console.print(_header(result))
     console.print(_table(result, width))
     why = _explanations(result)
@@ -170,7 +161,4 @@ def render(
     summary = summarize(result)
     style = "bold red" if summary.drifted else "bold green"
     console.print(Text(summary.sentence(), style=style))
-    text = buf.getvalue()
-    if not color:  # plain text: no padding spaces at line ends
-        text = "\n".join(line.rstrip() for line in text.split("\n"))
-    return text
+    return finish(buf, color)

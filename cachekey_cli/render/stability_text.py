@@ -6,13 +6,12 @@ the JSON's ``meta``), so the same outcome prints the same text.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-from rich.console import Console
 from rich.padding import Padding
 from rich.text import Text
 
+from cachekey_cli.render.console import finish, make_console
 from cachekey_cli.stability import CONTROL, StabilityResult
 from cachekey_cli.stability_compare import MovedComponent
 from cachekey_cli.wording import plural
@@ -50,10 +49,7 @@ def _trigger_heading(result: StabilityResult) -> str:
 
 def render_rich(result: StabilityResult, *, color: bool = True, width: int = 100,
                 **_: Any) -> str:
-    buf = io.StringIO()
-    console = Console(file=buf, width=width, force_terminal=color,
-                      color_system="truecolor" if color else None, no_color=not color,
-                      highlight=False, emoji=False)
+    console, buf = make_console(width, color)
     head = Text("cachekey stability ", style="bold")
     head.append(f"{result.model}   {len(result.runs)} fresh processes", style="dim")
     console.print(head)
@@ -81,8 +77,7 @@ def render_rich(result: StabilityResult, *, color: bool = True, width: int = 100
             verdict = f"keys move ({plural(len(t.pieces), 'piece')})" if t.varies else "no change"
             console.print(_indent(Text(f"{t.factor:<28} {verdict}", style=style), 2))
     console.print(Text(result.sentence(), style="bold green" if result.stable else "bold red"))
-    text = buf.getvalue()
-    return text if color else "".join(line.rstrip() + "\n" for line in text.splitlines())
+    return finish(buf, color)
 
 
 def render_markdown(result: StabilityResult, **_: Any) -> str:
