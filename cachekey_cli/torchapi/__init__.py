@@ -1,0 +1,62 @@
+"""The only place that touches private torch APIs.
+
+Everything that reaches into ``torch._inductor``, ``torch._functorch`` or
+``torch._dynamo`` lives in this package, behind small functions with plain
+signatures; the rest of cachekey imports them from here. Capabilities are
+probed (``inspect.signature``, ``hasattr``), never inferred from version
+strings. Torch config is only ever changed through ``config.patch`` context
+managers, never globally.
+"""
+
+from __future__ import annotations
+
+from cachekey_cli.torchapi.config import (
+    config_patched,
+    functorch_normalize_inputs_default,
+    parse_override,
+)
+from cachekey_cli.torchapi.debuglines import parse_debug_lines, refusal_text
+from cachekey_cli.torchapi.dynamo import (
+    compile_reason,
+    quiet_torch_logs,
+    reset_dynamo,
+    torch_git_version,
+)
+from cachekey_cli.torchapi.graphs import (
+    graph_returns_tuple,
+    normalize_return,
+    split_module,
+    split_module_supports_tuple_return,
+    standalone_key_refusal,
+)
+from cachekey_cli.torchapi.keys import aot_key, compile_for_real, inductor_key
+from cachekey_cli.torchapi.shapes import (
+    current_tracing_context,
+    has_symbolic_inputs,
+    private_cache_dir,
+    shape_mode,
+)
+
+__all__ = [
+    "aot_key",
+    "compile_for_real",
+    "compile_reason",
+    "config_patched",
+    "current_tracing_context",
+    "functorch_normalize_inputs_default",
+    "graph_returns_tuple",
+    "has_symbolic_inputs",
+    "inductor_key",
+    "normalize_return",
+    "parse_debug_lines",
+    "parse_override",
+    "private_cache_dir",
+    "quiet_torch_logs",
+    "refusal_text",
+    "reset_dynamo",
+    "shape_mode",
+    "split_module",
+    "split_module_supports_tuple_return",
+    "standalone_key_refusal",
+    "torch_git_version",
+]

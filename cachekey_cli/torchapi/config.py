@@ -1,0 +1,82 @@
+"""Inductor and functorch config overrides, parsed, checked and patched (never set globally)."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+import torch._functorch.config  # read by functorch_normalize_inputs_default
+import torch.fx
+
+from cachekey_cli.errors import InputError
+
+
+def _config_module(kind: str) -> Any:
+    if kind == "inductor":
+        from torch._inductor import config as inductor_config
+
+        return inductor_config
+    if kind == "functorch":
+        return torch._functorch.config
+    raise ValueError(kind)
+
+
+def parse_override(kind: str, text: str) -> tuple[str, Any]:
+    """Parse ``KEY=VALUE`` for the given config module; InputError if unknown or ill-typed."""
+    if "=" not in text:
+        raise InputError(
+            f"--{kind}-config {text!r} is not KEY=VALUE",
+            f"e.g. --{kind}-config fallback_random=True",
+        )
+    key, raw = (part.strip() for part in text.split("=", 1))
+    module = _config_module(kind)
+    known = module.get_config_copy()
+    if key not in known:
+        close = [k for k in known if key.lower() in k.lower()][:3]
+        hint = f"did you mean {', '.join(close)}?" if close else "see torch's config module"
+        raise InputError(f"unknown {kind} config key {key!r}", hint)
+    try:
+        value: Any = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    current = known[key]
+    if current is not None and not _type_fits(current, value):
+        raise InputError(
+            f"bad value for {kind} config {key}: {raw!r}",
+            f"expected a {type(current).__name__} like {current!r}",
+        )
+    return key, value
+
+
+def _type_fits(current: Any, value: Any) -> bool:
+    if isinstance(current, bool):
+        return isinstance(value, bool)
+    if isinstance(current, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(current, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(current, str):
+        return isinstance(value, str)
+    if value is None:
+        return True
+    return isinstance(value, type(current))
+
+
+@contextlib.contextmanager
+def config_patched(
+    inductor: Mapping[str, Any] | None = None, functorch: Mapping[str, Any] | None = None
+) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        if inductor:
+            stack.enter_context(_config_module("inductor").patch(dict(inductor)))
+        if functorch:
+            stack.enter_context(_config_module("functorch").patch(dict(functorch)))
+        yield
+
+
+def functorch_normalize_inputs_default() -> bool | None:
+    value = getattr(torch._functorch.config, "autograd_cache_normalize_inputs", None)
+    return None if value is None else bool(value)
