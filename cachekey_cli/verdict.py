@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from cachekey_cli.errors import ExitCode
 from cachekey_cli.results import KEY_KINDS, DiffResult, PieceDiff
+from cachekey_cli.wording import plural
 
 
 def piece_verdict(p: PieceDiff) -> str:
@@ -30,15 +31,19 @@ class DiffSummary:
 
     def sentence(self) -> str:
         split_ops = self.pieces - self.compiled
-        tail = f"; {split_ops} splitting-op pieces are not compiled" if split_ops else ""
+        verb = "is" if split_ops == 1 else "are"
+        counted = plural(split_ops, "splitting-op piece")
+        tail = f"; {counted} {verb} not compiled" if split_ops else ""
         if not self.drifted:
             return (
-                f"No drift: all {self.compiled} compiled pieces get the same keys with and "
+                f"No drift: {plural(self.compiled, 'compiled piece')} "
+                f"{'gets' if self.compiled == 1 else 'get'} the same keys with and "
                 f"without tuple_return{tail}."
             )
         kinds = ", ".join(self.drifted_kinds)
         return (
-            f"{self.drifted} of {self.compiled} compiled pieces change key without "
+            f"{self.drifted} of {plural(self.compiled, 'compiled piece')} "
+            f"{'changes' if self.drifted == 1 else 'change'} key without "
             f"tuple_return ({kinds}); {self.normalized} needed make_graph_return_tuple{tail}."
         )
 

@@ -17,6 +17,7 @@ from rich.text import Text
 from cachekey_cli.render.console import finish, make_console
 from cachekey_cli.results import DiffResult, KeyResult, PieceDiff
 from cachekey_cli.verdict import piece_verdict, summarize
+from cachekey_cli.wording import plural
 
 SHORT = 8
 VERDICT_STYLE = {"same": "green", "drift": "bold red", "not compiled": "dim"}
@@ -49,44 +50,46 @@ def _header(result: DiffResult) -> Panel:
     a = result.analysis
     env = a.environment
     impl = env.tuple_return
-    lines = Text()
-    lines.append("model      ", style="dim")
-    lines.append(f"{a.model.source}:{a.model.factory}\n", style="bold")
-    lines.append("torch      ", style="dim")
-    lines.append(f"{env.torch}   python {env.python}   {env.platform}   ")
-    lines.append(f"{a.mode} mode\n", style="yellow" if a.mode != "inference" else "")
-    lines.append("split      ", style="dim")
-    lines.append("tuple_return ")
-    lines.append(impl, style="green" if impl == "native" else "yellow")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")  # wrapped values stay in their column
+
+    model = Text(f"{a.model.source}:{a.model.factory}", style="bold")
+    torch_line = Text(f"{env.torch}   python {env.python}   {env.platform}   ")
+    torch_line.append(f"{a.mode} mode", style="yellow" if a.mode != "inference" else "")
+    split_line = Text("tuple_return ")
+    split_line.append(impl, style="green" if impl == "native" else "yellow")
     if impl == "emulated":
-        lines.append(" (split_module lacks the keyword; rewritten after splitting)", style="dim")
-    lines.append("\n")
-    lines.append("split ops  ", style="dim")
+        split_line.append(" (split_module lacks the keyword; rewritten after splitting)", "dim")
     if a.model.split_ops_origin == "default":
-        lines.append("scaled-dot-product-attention family (default)")
+        ops = Text("scaled-dot-product-attention family (default)")
     else:
-        lines.append(f"{', '.join(a.model.split_ops) or 'none'} ({a.model.split_ops_origin})")
-    lines.append(f"; matched: {', '.join(a.model.matched_ops) or 'none'}", style="dim")
+        ops = Text(f"{', '.join(a.model.split_ops) or 'none'} ({a.model.split_ops_origin})")
+    ops.append(f"; matched: {', '.join(a.model.matched_ops) or 'none'}", style="dim")
     symbolic = sum(1 for p in a.pieces if p.dynamic_shapes == "from_tracing_context")
-    lines.append("\n")
-    lines.append("shapes     ", style="dim")
     if symbolic:
-        lines.append(f"symbolic in {symbolic} pieces", style="yellow")
-        lines.append(" (keyed with dynamic_shapes=from_tracing_context)", style="dim")
+        shapes = Text(f"symbolic in {symbolic} pieces", style="yellow")
+        shapes.append(" (keyed with dynamic_shapes=from_tracing_context)", style="dim")
     else:
-        lines.append("static (dynamic_shapes=from_example_inputs)")
+        shapes = Text("static (dynamic_shapes=from_example_inputs)")
     breaks = [g for g in a.graphs if g.break_reason]
-    lines.append("\n")
-    lines.append("graphs     ", style="dim")
-    lines.append(f"{len(a.graphs)} captured, {len(breaks)} graph break(s)")
+    graphs = Text(f"{len(a.graphs)} captured, {plural(len(breaks), 'graph break')}")
     for g in breaks:
-        lines.append(f"\n           g{g.index} ends at {g.break_location}: ", style="yellow")
-        lines.append(g.break_reason or "", style="dim")
+        graphs.append(f"\ng{g.index} ends at {g.break_location}: ", style="yellow")
+        graphs.append(g.break_reason or "", style="dim")
+    for label, value in (
+        ("model", model),
+        ("torch", torch_line),
+        ("split", split_line),
+        ("split ops", ops),
+        ("shapes", shapes),
+        ("graphs", graphs),
+    ):
+        grid.add_row(label, value)
     if a.config_overrides:
-        lines.append("\n")
-        lines.append("overrides  ", style="dim")
-        lines.append(", ".join(f"{k}={v}" for k, v in sorted(a.config_overrides.items())))
-    return Panel(lines, title="[bold]cachekey diff[/] plain vs tuple_return", box=box.ROUNDED)
+        overrides = ", ".join(f"{k}={v}" for k, v in sorted(a.config_overrides.items()))
+        grid.add_row("overrides", Text(overrides))
+    return Panel(grid, title="[bold]cachekey diff[/] plain vs tuple_return", box=box.ROUNDED)
 
 
 def _table(result: DiffResult, width: int = 100) -> Table:
