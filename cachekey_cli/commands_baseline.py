@@ -176,4 +176,4 @@ def explain(g: Any, old_path: str, new_path: str, fmt: str | None, output: str |
     old = baseline_load.load(old_path)
     new = baseline_load.load(new_path)
     _check_outputs(output, junit)
-    _report(g, drift.check(old, new, allow), fmt, output, junit, width)
+    _report(g, drift.check(old, new, allow, command="explain"), fmt, output, junit, width)

@@ -65,6 +65,7 @@ class CheckResult:
     subgraphs: tuple[SubgraphCheck, ...]
     context: tuple[str, ...]  # environment / override / count changes, in words
     allowed: tuple[str, ...]
+    command: str = "check"  # "check" (baseline vs a fresh run) or "explain" (two snapshots)
 
     @property
     def drifted(self) -> tuple[SubgraphCheck, ...]:
@@ -130,7 +131,9 @@ def ensure_comparable(old: Snapshot, new: Snapshot) -> None:
         )
 
 
-def check(old: Snapshot, new: Snapshot, allow: tuple[str, ...] = ()) -> CheckResult:
+def check(
+    old: Snapshot, new: Snapshot, allow: tuple[str, ...] = (), command: str = "check"
+) -> CheckResult:
     ensure_comparable(old, new)
     before = {p.id: p for p in old.pieces}
     after = {p.id: p for p in new.pieces}
@@ -149,7 +152,7 @@ def check(old: Snapshot, new: Snapshot, allow: tuple[str, ...] = ()) -> CheckRes
             )
         results.append(result)
     allowed = tuple(c for c in CATEGORIES if c in allow)
-    return CheckResult(old, new, tuple(results), _context(old, new), allowed)
+    return CheckResult(old, new, tuple(results), _context(old, new), allowed, command)
 
 
 def _subgraph(

@@ -34,24 +34,26 @@ def _env(s: Snapshot) -> str:
 
 def _header(result: CheckResult) -> Panel:
     old, new = result.baseline, result.current
+    left, right = ("old", "new") if result.command == "explain" else ("baseline", "current")
     t = Text()
     t.append("model     ", style="dim")
     t.append(f"{new.model_id}", style="bold")
     t.append(f"  variant {new.variant}\n")
-    t.append("baseline  ", style="dim")
+    t.append(f"{left:<10}", style="dim")
     t.append(f"{_env(old)}  ({len(old.pieces)} subgraphs)\n")
-    t.append("current   ", style="dim")
+    t.append(f"{right:<10}", style="dim")
     t.append(f"{_env(new)}  ({len(new.pieces)} subgraphs)")
     for label, s in (("overrides ", old), ("          ", new)):
         if old.config_overrides or new.config_overrides:
-            side = "baseline" if s is old else "current"
+            side = left if s is old else right
             items = ", ".join(f"{k}={v}" for k, v in sorted(s.config_overrides.items()))
             t.append(f"\n{label}", style="dim")
             t.append(f"{side}: {items or 'none'}")
     if result.allowed:
         t.append("\nallowed   ", style="dim")
         t.append(", ".join(result.allowed), style="yellow")
-    return Panel(t, title="[bold]cachekey check[/] baseline vs current", box=box.ROUNDED)
+    title = f"[bold]cachekey {result.command}[/] {left} vs {right}"
+    return Panel(t, title=title, box=box.ROUNDED)
 
 
 def _table(result: CheckResult) -> Table:
