@@ -176,11 +176,11 @@ def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int
     fmt = resolve_format(fmt)
     color = fmt == "rich" and not output and stdout_is_tty()
     text = diff_renderers()[fmt](
-        result, color=color, width=width or _width(), dedup=dedup_result
+        result, color=color, width=width or default_width(), dedup=dedup_result
     )
     emit(text, output)
     if g.verbose:
-        _print_timings(run.analysis.timings)
+        print_timings(run.analysis.timings)
     code = summarize(result).exit_code
     if verify:
         bad = [c for c in checks if not c.ok]
@@ -188,8 +188,8 @@ def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int
             say(f"verify: {c.piece} [{c.variant}] {c.kind}: ours {c.ours}, real {list(c.real)}")
         say(f"verify: {len(checks)} keys checked against real compiles, {len(bad)} mismatches")
         if bad:
-            raise _Exit(ExitCode.INTERNAL)
-    raise _Exit(code)
+            raise Exit(ExitCode.INTERNAL)
+    raise Exit(code)
 
 
 def _run_verify(run: Any, options: Any, progress: Any) -> list[Any]:
@@ -199,14 +199,14 @@ def _run_verify(run: Any, options: Any, progress: Any) -> list[Any]:
         return verify.verify(run.analysis, run.raw, progress, inference=options.inference)
 
 
-def _width() -> int:
+def default_width() -> int:
     try:
         return max(80, min(os.get_terminal_size(sys.stdout.fileno()).columns, 140))
     except OSError:
         return 100
 
 
-def _print_timings(timings: Any) -> None:
+def print_timings(timings: Any) -> None:
     for stage, value in timings.items():
         if stage.endswith("_ms") or "_ms_" in stage:
             say(f"timing: {stage:<34} {value:9.1f} ms")
@@ -219,7 +219,7 @@ def _print_timings(timings: Any) -> None:
 _STAGES = ("import_torch", "load", "trace", "split", "key")
 
 
-class _Exit(Exception):
+class Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = int(code)
 
@@ -274,7 +274,7 @@ def run_cli(argv: list[str] | None = None) -> int:
     try:
         cli.main(args=argv, prog_name="cachekey", standalone_mode=False)
         return 0
-    except _Exit as done:
+    except Exit as done:
         return done.code
     except click.exceptions.Exit as done:
         return int(done.exit_code)

@@ -27,7 +27,7 @@ def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any,
     for warning in run.analysis.warnings:
         cli_mod.say(f"cachekey: warning: {warning}")
     if g.verbose:
-        cli_mod._print_timings(run.analysis.timings)
+        cli_mod.print_timings(run.analysis.timings)
     snap = baseline.build(run.analysis, variant)
     # informational (comparisons ignore it): which pieces share a compile unit
     snap["dedup"] = dedup.summary_dict(run)
@@ -40,7 +40,7 @@ def _report(g: Any, result: Any, fmt: str | None, output: str | None, junit: str
 
     fmt = cli_mod.resolve_format(fmt)
     color = fmt == "rich" and not output and cli_mod.stdout_is_tty()
-    text = check_renderers()[fmt](result, color=color, width=width or cli_mod._width())
+    text = check_renderers()[fmt](result, color=color, width=width or cli_mod.default_width())
     if junit:
         cli_mod.emit(junit_xml(result), junit)
     cli_mod.emit(text, output)
@@ -48,7 +48,7 @@ def _report(g: Any, result: Any, fmt: str | None, output: str | None, junit: str
     if allowed and not g.quiet:
         cats = ", ".join(sorted({c for s in allowed for c in s.categories}))
         cli_mod.say(f"cachekey: warning: {len(allowed)} subgraphs drifted in allowed ({cats})")
-    raise cli_mod._Exit(result.exit_code)
+    raise cli_mod.Exit(result.exit_code)
 
 
 def _report_options(f: Any) -> Any:
@@ -126,7 +126,7 @@ def snapshot(g: Any, model: str, output: str, variant: str, **kw: Any) -> None:
             f"cachekey: wrote {output}: {split['pieces']} subgraphs ({split['compiled']} "
             f"compiled), variant {variant}, torch {snap['environment']['torch']}"
         )
-    raise cli_mod._Exit(ExitCode.OK)
+    raise cli_mod.Exit(ExitCode.OK)
 
 
 @click.command()

@@ -21,14 +21,14 @@ def renderers() -> dict[str, Any]:
 
 def register(cli: click.Group) -> None:
     from cachekey_cli.cli import (
+        Exit,
         Globals,
-        _Exit,
-        _print_timings,
-        _width,
         build_options,
         build_progress,
+        default_width,
         emit,
         model_options,
+        print_timings,
         resolve_format,
         stdout_is_tty,
     )
@@ -60,7 +60,7 @@ def register(cli: click.Group) -> None:
             result = core.analyse(run, with_effect=True)
         fmt = resolve_format(fmt)
         color = fmt == "rich" and not output and stdout_is_tty()
-        emit(renderers()[fmt](result, color=color, width=width or _width()), output)
+        emit(renderers()[fmt](result, color=color, width=width or default_width()), output)
         if g.verbose:
-            _print_timings(run.analysis.timings)
-        raise _Exit(ExitCode.DRIFT if result.missed else ExitCode.OK)
+            print_timings(run.analysis.timings)
+        raise Exit(ExitCode.DRIFT if result.missed else ExitCode.OK)

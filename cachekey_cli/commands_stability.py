@@ -43,10 +43,10 @@ def renderers() -> dict[str, Any]:
 
 def register(cli: click.Group) -> None:
     from cachekey_cli.cli import (
+        Exit,
         Globals,
-        _Exit,
-        _width,
         build_progress,
+        default_width,
         emit,
         model_options,
         resolve_format,
@@ -94,5 +94,5 @@ def register(cli: click.Group) -> None:
                                 search=not no_search, progress=progress.update, factors=chosen)
         fmt = resolve_format(fmt)
         color = fmt == "rich" and not output and stdout_is_tty()
-        emit(renderers()[fmt](result, color=color, width=width or _width()), output)
-        raise _Exit(ExitCode.OK if result.stable else ExitCode.DRIFT)
+        emit(renderers()[fmt](result, color=color, width=width or default_width()), output)
+        raise Exit(ExitCode.OK if result.stable else ExitCode.DRIFT)
