@@ -164,14 +164,10 @@ def _piece(
         keys[kind] = key.key
         if key.refusal:
             refusals[kind] = key.refusal
-        for c in key.components:
-            if c.value is not None:
-                values.setdefault(c.hash, c.value)
-        if kind in COMPONENT_KINDS and key.components:
+        hashes = serialize.component_hashes(key, values)
+        if kind in COMPONENT_KINDS and hashes:
             common = components_for(shared, kind)
-            components[kind] = {
-                c.name: c.hash for c in key.components if common.get(c.name) != c.hash
-            }
+            components[kind] = {n: h for n, h in hashes.items() if common.get(n) != h}
     return {
         "id": p.id,
         "graph": p.graph,

@@ -74,13 +74,14 @@ def variant(v: VariantKeys, values: dict[str, str]) -> dict[str, Any]:
         if key.refusal:
             refusals[kind] = key.refusal
         if key.components:
-            components[kind] = _components(key, values)
+            components[kind] = component_hashes(key, values)
     out["components"] = components
     out["refusals"] = refusals
     return out
 
 
-def _components(key: KeyResult, values: dict[str, str]) -> dict[str, str]:
+def component_hashes(key: KeyResult, values: dict[str, str]) -> dict[str, str]:
+    """Component name → hash; readable values go into the shared ``values`` table."""
     for c in key.components:
         if c.value is not None:
             values.setdefault(c.hash, c.value)
