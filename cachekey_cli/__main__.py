@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cachekey_cli.cli import main
+from cachekey_cli.cli.group import main
 
 if __name__ == "__main__":
     main()

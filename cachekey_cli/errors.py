@@ -49,3 +49,11 @@ class OutputError(CachekeyError):
 
 class InternalError(CachekeyError):
     exit_code = ExitCode.INTERNAL
+
+
+def exception_line(exc: BaseException) -> str:
+    """An exception as one short line, for error messages: ``Type: text``."""
+    text = " ".join(str(exc).split())
+    if len(text) > 200:
+        text = text[:199] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

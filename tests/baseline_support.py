@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cachekey_cli import baseline, pipeline
+from cachekey_cli import baseline
+from cachekey_cli.analysis import pipeline
 from tests import conftest
 from tests.conftest import FIXTURES, analyse
 

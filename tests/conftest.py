@@ -23,7 +23,7 @@ _RUNS: dict[tuple, object] = {}
 
 def analyse(name: str, **options):
     """pipeline.run for a fixture, memoized for the whole session."""
-    from cachekey_cli import pipeline
+    from cachekey_cli.analysis import pipeline
 
     key = (name, tuple(sorted(options.items())))
     if key not in _RUNS:

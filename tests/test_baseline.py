@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from cachekey_cli import baseline, baseline_load, drift, pipeline
+from cachekey_cli import baseline
+from cachekey_cli.analysis import pipeline
+from cachekey_cli.baseline import load as baseline_load
 from cachekey_cli.cli import run_cli
+from cachekey_cli.compare import drift
 from tests.baseline_support import (
     BASE,
     fixture_arg,

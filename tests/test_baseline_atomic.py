@@ -21,7 +21,8 @@ PREVIOUS = b'{"previous": "baseline"}\n'
 
 CHILD = """
 import os, pickle, sys, time
-from cachekey_cli import cli, commands_baseline
+from cachekey_cli import cli
+from cachekey_cli.cli import baseline as commands_baseline
 
 with open(sys.argv[1], "rb") as fh:
     analysis, snap = pickle.load(fh)
@@ -98,7 +99,7 @@ def test_crash_mid_write_keeps_the_previous_baseline(tmp_path, monkeypatch, caps
 
 
 def test_unwritable_output_fails_before_tracing(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("cachekey_cli.pipeline.run", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr("cachekey_cli.analysis.pipeline.run", lambda *a, **k: 1 / 0)
     missing = tmp_path / "no" / "such" / "cachekeys.json"
     assert run_cli(["snapshot", fixture_arg(BASE), "-o", str(missing)]) == 3
     assert "does not exist" in capsys.readouterr().err

@@ -10,8 +10,11 @@ import re
 
 import pytest
 
-from cachekey_cli import __version__, baseline, baseline_load, categories, drift, serialize
+from cachekey_cli import __version__, baseline
+from cachekey_cli.baseline import load as baseline_load
+from cachekey_cli.baseline import serialize
 from cachekey_cli.cli import run_cli
+from cachekey_cli.compare import categories, drift
 from cachekey_cli.render import check_junit, check_rich
 from tests.baseline_support import (
     BASE,
@@ -99,7 +102,7 @@ def test_refusal_is_an_allow_choice(capsys):
         "environment", "config", "graph", "inputs", "split", "tuple-conformance",
     )
     assert drift.CATEGORIES is categories.CATEGORIES
-    from cachekey_cli import commands_baseline
+    from cachekey_cli.cli import baseline as commands_baseline
 
     assert commands_baseline.CATEGORIES is categories.CATEGORIES
     old, new = str(LAYER / "old.json"), str(LAYER / "new.json")
@@ -141,7 +144,9 @@ def test_allow_split_allows_a_removed_subgraph(capsys):
 
 @pytest.mark.parametrize("option", ["--junit-xml", "-o"])
 def test_check_refuses_to_write_over_its_baseline(option, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("cachekey_cli.pipeline.run", lambda *a, **k: 1 / 0)  # no work at all
+    monkeypatch.setattr(  # no work at all
+        "cachekey_cli.analysis.pipeline.run", lambda *a, **k: 1 / 0
+    )
     path = write_snapshot(tmp_path / "b.json", snapshot_dict(BASE))
     before = path.read_bytes()
     monkeypatch.chdir(tmp_path)

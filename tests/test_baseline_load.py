@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cachekey_cli import baseline_load
-from cachekey_cli.baseline import Snapshot
+from cachekey_cli.baseline import load as baseline_load
+from cachekey_cli.baseline.snapshot import Snapshot
 from cachekey_cli.cli import run_cli
 from cachekey_cli.errors import InputError
 from tests.baseline_support import GOLDEN, fixture_arg, load_json, memo_pipeline
@@ -96,7 +96,7 @@ def test_check_rejects_a_bad_baseline_before_tracing(tmp_path, monkeypatch, caps
     def boom(*a, **k):
         raise AssertionError("must not trace")
 
-    monkeypatch.setattr("cachekey_cli.pipeline.run", boom)
+    monkeypatch.setattr("cachekey_cli.analysis.pipeline.run", boom)
     for case in ("missing", "truncated", "future schema"):
         path = _write(tmp_path, case, BAD[case])
         assert run_cli(["check", fixture_arg("drift/base/model.py"), "--baseline", str(path)]) == 3
@@ -110,7 +110,7 @@ def test_baseline_of_another_model_is_exit_3(tmp_path, monkeypatch, capsys):
     before = path.read_bytes()
     assert run_cli(["explain", str(path), str(VALID)]) == 3
     assert "is of model other.py:build, not model.py:build" in capsys.readouterr().err
-    monkeypatch.setattr("cachekey_cli.pipeline.run", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr("cachekey_cli.analysis.pipeline.run", lambda *a, **k: 1 / 0)
     assert run_cli(["check", fixture_arg("drift/base/model.py"), "--baseline", str(path)]) == 3
     assert path.read_bytes() == before
 

@@ -75,7 +75,8 @@ def test_golden(scenario, fmt, tmp_path, capsys):
 
 def test_rich_fits_100_columns():
     old, new = _inputs("config-env")
-    from cachekey_cli import baseline_load, drift
+    from cachekey_cli.baseline import load as baseline_load
+    from cachekey_cli.compare import drift
     from cachekey_cli.render import check_rich
 
     result = drift.check(baseline_load.load(str(old)), baseline_load.load(str(new)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cachekey_cli import compare
-from cachekey_cli.verdict import piece_verdict, summarize
+from cachekey_cli.compare.verdict import piece_verdict, summarize
 from tests.conftest import analyse
 
 
@@ -155,7 +155,7 @@ def test_standalone_api_refusal_of_the_bare_piece_is_recorded(transformer_run):
 
 def test_default_split_ops_are_recorded_as_requested(transformer_run):
     """The whole default list, not only what this build resolves, so baselines stay comparable."""
-    from cachekey_cli.loader import DEFAULT_SPLIT_OPS
+    from cachekey_cli.analysis.split_ops import DEFAULT_SPLIT_OPS
 
     model = transformer_run.analysis.model
     assert model.split_ops == DEFAULT_SPLIT_OPS and model.split_ops_origin == "default"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cachekey_cli import keys, loader, pipeline
+from cachekey_cli.analysis import keys, loader, pipeline
 from cachekey_cli.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,7 +92,7 @@ def test_key_cost_timings_are_reported(llama_runs):
 def test_progress_is_silent_without_a_tty_and_with_quiet(monkeypatch, capsys):
     import sys
 
-    from cachekey_cli import cli
+    from cachekey_cli.cli import group as cli
     from cachekey_cli.progress import ProgressReporter
 
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)

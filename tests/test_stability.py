@@ -8,7 +8,7 @@ import sys
 
 from cachekey_cli import stability
 from cachekey_cli.cli import run_cli
-from cachekey_cli.stability_compare import varying
+from cachekey_cli.stability.compare import varying
 from tests.conftest import fixture_path
 
 
@@ -38,7 +38,7 @@ def test_compare_names_the_moving_component_with_both_values():
 
 
 def test_values_are_cut_to_where_they_differ():
-    from cachekey_cli.stability_compare import focus
+    from cachekey_cli.stability.compare import focus
 
     a = "mul = torch.ops.aten.mul.Tensor(relu, 1.3966962853446603);  relu = None"
     b = "mul = torch.ops.aten.mul.Tensor(relu, 1.7031786674633622);  relu = None"
@@ -148,7 +148,7 @@ def test_a_moving_control_means_in_process_nondeterminism_and_blames_no_factor()
 
 
 def test_same_outcome_same_bytes_outside_meta():
-    from cachekey_cli.commands_stability import renderers
+    from cachekey_cli.cli.stability import renderers
     from cachekey_cli.render import stability_json
 
     def once():
@@ -167,7 +167,7 @@ def test_same_outcome_same_bytes_outside_meta():
 
 def test_random_constant_is_nondeterminism_inside_the_process():
     # Two runs and one batch of probes (the control, which moves, and the seed beside it).
-    from cachekey_cli.commands_stability import renderers
+    from cachekey_cli.cli.stability import renderers
     from cachekey_cli.render import stability_json
 
     result = stability.check(fixture_path("nonce.py"), [], runs=2, jobs=2,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cachekey_cli import torchapi, verify
+from cachekey_cli import torchapi
+from cachekey_cli.analysis import verify
 from tests.conftest import analyse
 
 pytestmark = pytest.mark.compile

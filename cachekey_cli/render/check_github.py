@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachekey_cli.drift import CheckResult
+from cachekey_cli.compare.drift import CheckResult
 
 
 def escape_data(text: str) -> str:

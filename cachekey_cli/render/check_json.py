@@ -1,6 +1,6 @@
 """JSON report for ``cachekey check`` / ``explain`` (docs/ci.md describes the fields).
 
-It shares ``schema_version`` and ``tool`` with the other JSON reports (serialize.py);
+It shares ``schema_version`` and ``tool`` with the other JSON reports (baseline/serialize.py);
 the snapshot format has its own, baseline.SNAPSHOT_SCHEMA_VERSION.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cachekey_cli import serialize
-from cachekey_cli.baseline import Snapshot
-from cachekey_cli.drift import CheckResult
+from cachekey_cli.baseline import serialize
+from cachekey_cli.baseline.snapshot import Snapshot
+from cachekey_cli.compare.drift import CheckResult
 
 
 def _side(s: Snapshot) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from cachekey_cli.baseline import Snapshot
-from cachekey_cli.drift import CheckResult
+from cachekey_cli.baseline.snapshot import Snapshot
+from cachekey_cli.compare.drift import CheckResult
 
 
 def classname(s: Snapshot) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachekey_cli.drift import CheckResult
+from cachekey_cli.compare.drift import CheckResult
 
 ICON = {"same": "same", "drift": "**drift**", "allowed": "allowed", "added": "**added**",
         "removed": "**removed**", "not compiled": "not compiled"}

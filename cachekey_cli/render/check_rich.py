@@ -12,8 +12,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from cachekey_cli.baseline import Snapshot
-from cachekey_cli.drift import CheckResult
+from cachekey_cli.baseline.snapshot import Snapshot
+from cachekey_cli.compare.drift import CheckResult
 from cachekey_cli.render.console import finish, make_console
 
 STATUS_STYLE = {

@@ -1,6 +1,6 @@
 """JSON for ``cachekey dedup`` (docs/dedup.md).
 
-The ``dedup`` section itself is built by the core (``dedup_data.section``);
+The ``dedup`` section itself is built by the core (``dedup.data.section``);
 ``section`` stays importable from here for the other reports' renderers.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cachekey_cli import serialize
-from cachekey_cli.dedup import DedupResult
-from cachekey_cli.dedup_data import section, summary_text
+from cachekey_cli.baseline import serialize
+from cachekey_cli.dedup.data import section, summary_text
+from cachekey_cli.dedup.key_sharing import DedupResult
 
 __all__ = ["render", "section", "summary_text", "to_dict"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachekey_cli.dedup import DEDUP_KINDS, LABEL, DedupResult
-from cachekey_cli.dedup_data import summary_text
+from cachekey_cli.dedup.data import summary_text
+from cachekey_cli.dedup.key_sharing import DEDUP_KINDS, LABEL, DedupResult
 
 
 def section(result: DedupResult) -> list[str]:

@@ -10,8 +10,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from cachekey_cli.dedup import DEDUP_KINDS, LABEL, DedupResult, VariantDedup
-from cachekey_cli.dedup_data import summary_text
+from cachekey_cli.dedup.data import summary_text
+from cachekey_cli.dedup.key_sharing import DEDUP_KINDS, LABEL, DedupResult, VariantDedup
 from cachekey_cli.render.console import finish, make_console
 
 SHORT = 8

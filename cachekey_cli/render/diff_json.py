@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cachekey_cli import serialize
+from cachekey_cli.baseline import serialize
+from cachekey_cli.compare.verdict import piece_verdict, summarize
 from cachekey_cli.results import DiffResult
-from cachekey_cli.verdict import piece_verdict, summarize
 
 
 def to_dict(result: DiffResult) -> dict[str, Any]:
@@ -50,7 +50,7 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
 def render(result: DiffResult, dedup: Any = None, **_: Any) -> str:
     data = to_dict(result)
     if dedup is not None:  # a dedup.DedupResult: the "dedup" section (docs/dedup.md)
-        from cachekey_cli import dedup_data
+        from cachekey_cli.dedup import data as dedup_data
 
         data["dedup"] = dedup_data.section(dedup)
     return json.dumps(data, indent=2, sort_keys=False) + "\n"

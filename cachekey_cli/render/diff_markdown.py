@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cachekey_cli.compare.verdict import piece_verdict, summarize
 from cachekey_cli.results import DiffResult, KeyResult
-from cachekey_cli.verdict import piece_verdict, summarize
 
 
 def _short(key: KeyResult) -> str:

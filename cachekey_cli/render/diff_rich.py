@@ -14,9 +14,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from cachekey_cli.compare.verdict import piece_verdict, summarize
 from cachekey_cli.render.console import finish, make_console
 from cachekey_cli.results import DiffResult, KeyResult, PieceDiff
-from cachekey_cli.verdict import piece_verdict, summarize
 from cachekey_cli.wording import plural
 
 SHORT = 8

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from cachekey_cli import serialize
-from cachekey_cli.stability import StabilityResult
+from cachekey_cli.baseline import serialize
+from cachekey_cli.stability.runner import StabilityResult
 
 
 def to_dict(result: StabilityResult) -> dict[str, Any]:

@@ -12,8 +12,8 @@ from rich.padding import Padding
 from rich.text import Text
 
 from cachekey_cli.render.console import finish, make_console
-from cachekey_cli.stability import CONTROL, StabilityResult
-from cachekey_cli.stability_compare import MovedComponent
+from cachekey_cli.stability.compare import MovedComponent
+from cachekey_cli.stability.runner import CONTROL, StabilityResult
 from cachekey_cli.wording import plural
 
 LIMIT = 12

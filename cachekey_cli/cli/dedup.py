@@ -20,7 +20,7 @@ def renderers() -> dict[str, Any]:
 
 
 def register(cli: click.Group) -> None:
-    from cachekey_cli.cli import (
+    from cachekey_cli.cli.group import (
         Exit,
         Globals,
         build_options,
@@ -48,9 +48,9 @@ def register(cli: click.Group) -> None:
         show what that setting changes. Exit 1 if isomorphic pieces miss a share.
         """
         from cachekey_cli import dedup as core
-        from cachekey_cli import pipeline
+        from cachekey_cli.analysis import pipeline
+        from cachekey_cli.baseline.output import check_writable
         from cachekey_cli.errors import ExitCode
-        from cachekey_cli.output import check_writable
 
         if output:
             check_writable(output)

@@ -18,8 +18,8 @@ from typing import Any
 import torch.fx
 
 from cachekey_cli import torchapi
+from cachekey_cli.analysis.split import RawPiece, return_line
 from cachekey_cli.results import Component, KeyResult, VariantKeys
-from cachekey_cli.split import RawPiece, return_line
 
 NOT_COMPILED = "splitting op: runs outside the compiled pieces, never compiled"
 

@@ -1,7 +1,7 @@
 """``cachekey snapshot``, ``check`` and ``explain``: baselines and the CI gate.
 
-A thin layer over baseline.py (build, write), baseline_load.py (read, validate)
-and drift.py (compare, classify). ``explain`` never imports torch.
+A thin layer over baseline/snapshot.py (build, write), baseline/load.py (read, validate)
+and compare/drift.py (compare, classify). ``explain`` never imports torch.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from typing import Any
 
 import click
 
-from cachekey_cli import cli as cli_mod
-from cachekey_cli.categories import CATEGORIES
+from cachekey_cli.cli import group as cli_mod
+from cachekey_cli.compare.categories import CATEGORIES
 from cachekey_cli.errors import ExitCode, InputError
 
 CHECK_FORMATS = ("rich", "json", "markdown", "github")
 
 
 def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from cachekey_cli import baseline, dedup, pipeline
+    from cachekey_cli import baseline, dedup
+    from cachekey_cli.analysis import pipeline
 
     options = cli_mod.build_options(model, **kw)
     with cli_mod.build_progress(g) as progress:
@@ -70,7 +71,7 @@ def _report_options(f: Any) -> Any:
 
 
 def _check_outputs(*paths: str | None) -> None:
-    from cachekey_cli.output import check_writable
+    from cachekey_cli.baseline.output import check_writable
 
     for path in paths:
         if path:
@@ -141,7 +142,9 @@ def check(g: Any, model: str, baseline_path: str, variant: str | None, fmt: str 
           output: str | None, junit: str | None, allow: tuple[str, ...], width: int | None,
           **kw: Any) -> None:
     """Recompute MODEL's keys and compare them with a baseline: exit 1 on drift."""
-    from cachekey_cli import baseline, baseline_load, drift
+    from cachekey_cli import baseline
+    from cachekey_cli.baseline import load as baseline_load
+    from cachekey_cli.compare import drift
 
     _protect_inputs((baseline_path,), {"--output": output, "--junit-xml": junit})
     old = baseline_load.load(baseline_path)  # fail fast, before tracing
@@ -170,7 +173,8 @@ def check(g: Any, model: str, baseline_path: str, variant: str | None, fmt: str 
 def explain(g: Any, old_path: str, new_path: str, fmt: str | None, output: str | None,
             junit: str | None, allow: tuple[str, ...], width: int | None) -> None:
     """Compare two snapshots offline (no torch needed) and say why keys changed."""
-    from cachekey_cli import baseline_load, drift
+    from cachekey_cli.baseline import load as baseline_load
+    from cachekey_cli.compare import drift
 
     _protect_inputs((old_path, new_path), {"--output": output, "--junit-xml": junit})
     old = baseline_load.load(old_path)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cachekey_cli.baseline import SnapPiece, Snapshot
-from cachekey_cli.categories import CATEGORIES, category_of, mode_explains, refusal_category
-from cachekey_cli.compare import kind_drift
-from cachekey_cli.drift_values import (
+from cachekey_cli.baseline.snapshot import SnapPiece, Snapshot
+from cachekey_cli.compare.categories import CATEGORIES, category_of, mode_explains, refusal_category
+from cachekey_cli.compare.components import kind_drift
+from cachekey_cli.compare.drift_values import (
     clip,
     code_delta,
     display_name,

@@ -16,8 +16,8 @@ import torch
 import torch.fx
 
 from cachekey_cli import torchapi
+from cachekey_cli.analysis.split_ops import SplitOp
 from cachekey_cli.errors import InternalError, UsageError
-from cachekey_cli.loader import SplitOp
 
 
 @dataclass(frozen=True)

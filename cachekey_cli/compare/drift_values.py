@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from cachekey_cli.compare import line_delta
+from cachekey_cli.compare.components import line_delta
 
 VALUE_WIDTH = 80  # per side of "before → after"
 CODE_WIDTH = 96  # graph code: a little more room, cut between statements

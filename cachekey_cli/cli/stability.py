@@ -42,7 +42,7 @@ def renderers() -> dict[str, Any]:
 
 
 def register(cli: click.Group) -> None:
-    from cachekey_cli.cli import (
+    from cachekey_cli.cli.group import (
         Exit,
         Globals,
         build_progress,
@@ -81,9 +81,9 @@ def register(cli: click.Group) -> None:
         moves too, the cause is inside the process); otherwise each factor is
         changed alone to name the trigger. Exit 1 if anything is unstable.
         """
-        from cachekey_cli import stability as core
+        from cachekey_cli.baseline.output import check_writable
         from cachekey_cli.errors import ExitCode
-        from cachekey_cli.output import check_writable
+        from cachekey_cli.stability import runner as core
 
         if output:
             check_writable(output)

@@ -18,8 +18,8 @@ import torch
 import torch.fx
 
 from cachekey_cli import torchapi
-from cachekey_cli.errors import InputError, InternalError
-from cachekey_cli.loader import LoadedModel, _one_line
+from cachekey_cli.analysis.loader import LoadedModel
+from cachekey_cli.errors import InputError, InternalError, exception_line
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,10 @@ def _classify_failure(model: LoadedModel, exc: Exception) -> Exception:
             model.module(*model.args, **model.kwargs)
     except Exception as eager:
         return InputError(
-            f"the model's forward failed on the example inputs: {_one_line(eager)}",
+            f"the model's forward failed on the example inputs: {exception_line(eager)}",
             "fix the model or the args returned by the factory",
         )
     return InternalError(
-        f"Dynamo could not trace {model.spec.display}: {_one_line(exc)}",
+        f"Dynamo could not trace {model.spec.display}: {exception_line(exc)}",
         "the model runs eagerly; rerun with --traceback and report it",
     )

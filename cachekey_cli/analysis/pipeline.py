@@ -77,7 +77,8 @@ def run(options: Options, progress: Progress = _silent) -> Run:
     with _timed(timings, "import_torch"):
         import torch
 
-        from cachekey_cli import capture, keys, loader, split, torchapi
+        from cachekey_cli import torchapi
+        from cachekey_cli.analysis import capture, keys, loader, split, split_ops
 
     overrides = parse_overrides(options)
     with _timed(timings, "load"):
@@ -88,8 +89,8 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         elif model.split_ops is not None:
             names, origin = model.split_ops, "SPLIT_OPS"
         else:
-            names, origin = loader.DEFAULT_SPLIT_OPS, "default"
-        ops = _resolve_ops(loader, names, origin)
+            names, origin = split_ops.DEFAULT_SPLIT_OPS, "default"
+        ops = _resolve_ops(split_ops, names, origin)
         impl = split.tuple_return_impl(options.tuple_return_impl)
         progress("load", 1, 1)
 
@@ -223,13 +224,13 @@ def _key_cost(keyer: Any) -> dict[str, float]:
     return out
 
 
-def _resolve_ops(loader: Any, names: tuple[str, ...], origin: str) -> tuple[Any, ...]:
+def _resolve_ops(split_ops: Any, names: tuple[str, ...], origin: str) -> tuple[Any, ...]:
     if origin != "default":
-        return tuple(loader.resolve_split_ops(names))
+        return tuple(split_ops.resolve_split_ops(names))
     ops = []
     for name in names:  # some SDPA variants are absent from some builds
         try:
-            ops.append(loader.resolve_split_op(name))
+            ops.append(split_ops.resolve_split_op(name))
         except InputError:
             continue
     return tuple(ops)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
-from cachekey_cli.baseline import (
+from cachekey_cli.baseline.snapshot import (
     COMPONENT_KINDS,
     KIND,
     SNAPSHOT_SCHEMA_VERSION,

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cachekey_cli.compare import component_changes
-from cachekey_cli.dedup_explain import DEDUP_KINDS, LABEL, explain, focus
+from cachekey_cli.compare.components import component_changes
+from cachekey_cli.dedup.explain import DEDUP_KINDS, LABEL, explain, focus
 from cachekey_cli.results import VARIANTS, Analysis, ComponentChange, KeyResult, Piece
 from cachekey_cli.wording import plural
 
-__all__ = ["DEDUP_KINDS", "LABEL", "DedupResult", "analyse", "normalize_effect", "summary_dict"]
+__all__ = ["DEDUP_KINDS", "LABEL", "DedupResult", "analyse", "normalize_effect"]
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ def analyse(run: Any, *, with_effect: bool = False) -> DedupResult:
 
     ``with_effect`` also re-keys every piece with normalization flipped.
     """
-    from cachekey_cli import fingerprint, torchapi
+    from cachekey_cli import torchapi
+    from cachekey_cli.dedup import fingerprint
 
     analysis: Analysis = run.analysis
     setting = run.overrides.get("functorch", {}).get("autograd_cache_normalize_inputs")
@@ -130,7 +131,7 @@ def analyse(run: Any, *, with_effect: bool = False) -> DedupResult:
 def _variant(
     analysis: Analysis, variant: str, structures: Mapping[str, Any], normalize: bool | None
 ) -> VariantDedup:
-    from cachekey_cli import fingerprint
+    from cachekey_cli.dedup import fingerprint
 
     compiled = [p for p in analysis.pieces if not p.splitting_op]
     kinds = tuple(_groups(compiled, variant, kind) for kind in DEDUP_KINDS)
@@ -258,9 +259,3 @@ def _rekeyed_unique(run: Any, variant: str) -> int:
                 keys.add(key)
     return len(keys)
 
-
-def summary_dict(run: Any) -> dict[str, Any]:
-    """The dedup section as plain data, for ``diff --format json`` and snapshots."""
-    from cachekey_cli import dedup_data
-
-    return dedup_data.section(analyse(run))

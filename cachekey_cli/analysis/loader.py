@@ -17,21 +17,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from cachekey_cli.errors import InputError
+from cachekey_cli.errors import InputError, exception_line
 
 DEFAULT_FACTORY = "build"
-
-# The scaled-dot-product-attention family: the public function Dynamo records,
-# and the aten ops it can appear as after decomposition or export.
-DEFAULT_SPLIT_OPS = (
-    "torch.nn.functional.scaled_dot_product_attention",
-    "aten::scaled_dot_product_attention",
-    "aten::_scaled_dot_product_flash_attention",
-    "aten::_scaled_dot_product_flash_attention_for_cpu",
-    "aten::_scaled_dot_product_efficient_attention",
-    "aten::_scaled_dot_product_cudnn_attention",
-)
-
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -91,7 +79,7 @@ def _load(text: str, init: str) -> LoadedModel:
         built = _call_factory(factory, init)
     except Exception as exc:
         raise InputError(
-            f"{spec.factory}() in {spec.target} raised {_one_line(exc)}",
+            f"{spec.factory}() in {spec.target} raised {exception_line(exc)}",
             "fix the factory; rerun with --traceback for the full stack"
             + ("; or drop --init meta" if init == "meta" else ""),
         ) from exc
@@ -201,13 +189,13 @@ def _import_file(path: str) -> ModuleType:
     except ImportError as exc:
         sys.modules.pop(name, None)
         raise InputError(
-            f"importing {path} failed: {_one_line(exc)}",
+            f"importing {path} failed: {exception_line(exc)}",
             "install the missing package or fix the import",
         ) from exc
     except Exception as exc:
         sys.modules.pop(name, None)
         raise InputError(
-            f"running {path} failed: {_one_line(exc)}", "fix the model file; try --traceback"
+            f"running {path} failed: {exception_line(exc)}", "fix the model file; try --traceback"
         ) from exc
     finally:
         if sys.path and sys.path[0] == folder:
@@ -227,79 +215,10 @@ def _import_module(name: str) -> ModuleType:
         ) from exc
     except ImportError as exc:
         raise InputError(
-            f"cannot import {name}: {_one_line(exc)}",
+            f"cannot import {name}: {exception_line(exc)}",
             "pass a path to a .py file or an importable module (pkg.mod:NAME)",
         ) from exc
     except Exception as exc:
-        raise InputError(f"importing {name} failed: {_one_line(exc)}", "try --traceback") from exc
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    if len(text) > 200:
-        text = text[:199] + "…"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-# --------------------------------------------------------------------------- split ops
-
-
-@dataclass(frozen=True)
-class SplitOp:
-    name: str
-    target: Any  # OpOverloadPacket, OpOverload or a Python callable
-
-    def matches(self, node_target: Any) -> bool:
-        if node_target is self.target:
-            return True
-        # An overload spec also matches a call through its packet, and vice versa.
-        packet = getattr(self.target, "overloadpacket", None)
-        if packet is not None and node_target is packet:
-            return True
-        return getattr(node_target, "overloadpacket", None) is self.target
-
-
-def resolve_split_op(name: str) -> SplitOp:
-    import torch
-
-    text = name.strip()
-    if "::" in text:
-        namespace, _, rest = text.partition("::")
-        opname, _, overload = rest.partition(".")
-        if not namespace or not opname:
-            raise InputError(
-                f"bad split op {name!r}", "use namespace::op or namespace::op.overload"
-            )
-        try:
-            target: Any = getattr(getattr(torch.ops, namespace), opname)
-            if overload:
-                target = getattr(target, overload)
-        except (AttributeError, RuntimeError) as exc:
-            raise InputError(
-                f"unknown split op {name!r}",
-                "register it with torch.library before build() returns, or check the spelling",
-            ) from exc
-        return SplitOp(text, target)
-    parts = text.split(".")
-    if len(parts) < 2 or not all(p.isidentifier() for p in parts):
         raise InputError(
-            f"bad split op {name!r}",
-            "use namespace::op[.overload] or a dotted path such as "
-            "torch.nn.functional.scaled_dot_product_attention",
-        )
-    for cut in range(len(parts) - 1, 0, -1):
-        try:
-            obj: Any = importlib.import_module(".".join(parts[:cut]))
-        except ImportError:
-            continue
-        try:
-            for attr in parts[cut:]:
-                obj = getattr(obj, attr)
-        except AttributeError:
-            break
-        return SplitOp(text, obj)
-    raise InputError(f"unknown split op {name!r}", "the dotted path does not resolve to an object")
-
-
-def resolve_split_ops(names: tuple[str, ...]) -> tuple[SplitOp, ...]:
-    return tuple(resolve_split_op(n) for n in names)
+            f"importing {name} failed: {exception_line(exc)}", "try --traceback"
+        ) from exc

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from cachekey_cli import serialize
+from cachekey_cli.baseline import serialize
 from cachekey_cli.results import KEY_KINDS, VARIANTS, Analysis, KeyResult, Piece
 
 # the snapshot's own schema; the diff report's is serialize.SCHEMA_VERSION

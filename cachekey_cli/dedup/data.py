@@ -1,6 +1,6 @@
 """The dedup section as plain data: what ``dedup --format json``, ``diff`` and snapshots carry.
 
-Part of the core (renderers and ``commands_baseline`` call it, never the other
+Part of the core (renderers and ``cli/baseline.py`` call it, never the other
 way round); docs/dedup.md describes the shape. Pure: plain dicts, no torch.
 """
 
@@ -8,8 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachekey_cli import serialize
-from cachekey_cli.dedup import DEDUP_KINDS, DedupResult, MissedShare, VariantDedup
+from cachekey_cli.baseline import serialize
+from cachekey_cli.dedup.key_sharing import (
+    DEDUP_KINDS,
+    DedupResult,
+    MissedShare,
+    VariantDedup,
+    analyse,
+)
 
 
 def _difference(d: Any) -> dict[str, Any]:
@@ -72,3 +78,8 @@ def summary_text(result: DedupResult) -> str:
     if len(set(sentences.values())) == 1:
         return f"{next(iter(sentences.values()))}, in both variants."
     return "; ".join(f"{name}: {text}" for name, text in sentences.items()) + "."
+
+
+def summary_dict(run: Any) -> dict[str, Any]:
+    """The dedup section as plain data, for ``diff --format json`` and snapshots."""
+    return section(analyse(run))

@@ -1,6 +1,8 @@
-"""Command line: parse options, build the parts, run, render, exit in one place.
+"""The command group and what every command shares: options, output, exits.
 
-Nothing here imports torch at module level, so ``cachekey --help`` stays fast.
+Each command group lives in a module of its own next to this one and is
+registered by the package (``cachekey_cli/cli/__init__.py``). Nothing here
+imports torch at module level, so ``cachekey --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ import click
 
 from cachekey_cli import __version__
 from cachekey_cli.errors import CachekeyError, ExitCode, InternalError
-from cachekey_cli.render import DIFF_FORMATS
-
-FORMATS = DIFF_FORMATS
 
 
 @dataclass
@@ -32,7 +31,7 @@ def say(message: str) -> None:
 
 
 def emit(text: str, output: str | None) -> None:
-    from cachekey_cli.output import write_atomic
+    from cachekey_cli.baseline.output import write_atomic
 
     if output:
         write_atomic(output, text)
@@ -111,7 +110,7 @@ def model_options(f: Any) -> Any:
 
 
 def build_options(model: str, **kw: Any) -> Any:
-    from cachekey_cli.pipeline import Options
+    from cachekey_cli.analysis.pipeline import Options
 
     return Options(
         model=model,
@@ -144,61 +143,6 @@ def cli(ctx: click.Context, traceback: bool, quiet: bool, verbose: bool) -> None
     ctx.obj = Globals(traceback=traceback, quiet=quiet, verbose=verbose)
 
 
-@cli.command()
-@model_options
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None, help="Report format.")
-@click.option("-o", "--output", metavar="FILE", help="Write the report here (atomically).")
-@click.option(
-    "--width", type=click.IntRange(min=40), default=None, help="Report width for rich output."
-)
-@click.option("--verify", is_flag=True, help="Also really compile every piece and compare keys.")
-@click.pass_obj
-def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int | None,
-         verify: bool, **kw: Any) -> None:
-    """Key every piece split with and without tuple_return, and explain the differences.
-
-    MODEL is PATH.py[:FACTORY] or pkg.module[:FACTORY]; the factory (default
-    `build`) returns (module, args) or (module, args, kwargs).
-    """
-    from cachekey_cli import compare, dedup, pipeline
-    from cachekey_cli.output import check_writable
-    from cachekey_cli.render import diff_renderers
-    from cachekey_cli.verdict import summarize
-
-    if output:
-        check_writable(output)
-    options = build_options(model, **kw)
-    with build_progress(g) as progress:
-        run = pipeline.run(options, progress.update)
-        result = compare.diff(run.analysis)
-        dedup_result = dedup.analyse(run)
-        checks = _run_verify(run, options, progress.update) if verify else []
-    fmt = resolve_format(fmt)
-    color = fmt == "rich" and not output and stdout_is_tty()
-    text = diff_renderers()[fmt](
-        result, color=color, width=width or default_width(), dedup=dedup_result
-    )
-    emit(text, output)
-    if g.verbose:
-        print_timings(run.analysis.timings)
-    code = summarize(result).exit_code
-    if verify:
-        bad = [c for c in checks if not c.ok]
-        for c in bad:
-            say(f"verify: {c.piece} [{c.variant}] {c.kind}: ours {c.ours}, real {list(c.real)}")
-        say(f"verify: {len(checks)} keys checked against real compiles, {len(bad)} mismatches")
-        if bad:
-            raise Exit(ExitCode.INTERNAL)
-    raise Exit(code)
-
-
-def _run_verify(run: Any, options: Any, progress: Any) -> list[Any]:
-    from cachekey_cli import torchapi, verify
-
-    with torchapi.config_patched(run.overrides["inductor"], run.overrides["functorch"]):
-        return verify.verify(run.analysis, run.raw, progress, inference=options.inference)
-
-
 def default_width() -> int:
     try:
         return max(80, min(os.get_terminal_size(sys.stdout.fileno()).columns, 140))
@@ -222,23 +166,6 @@ _STAGES = ("import_torch", "load", "trace", "split", "key")
 class Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = int(code)
-
-
-def _register_extra_commands() -> None:
-    """Commands that live in their own modules (each imports torch lazily)."""
-    import importlib
-
-    for name in ("commands_baseline", "commands_dedup", "commands_stability"):
-        try:
-            module = importlib.import_module(f"cachekey_cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"cachekey_cli.{name}":
-                raise
-            continue
-        module.register(cli)
-
-
-_register_extra_commands()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cachekey_cli.errors import InputError, InternalError
-from cachekey_cli.stability_compare import Varying, count_keys, varying
+from cachekey_cli.stability.compare import Varying, count_keys, varying
 from cachekey_cli.wording import plural
 
 FACTORS = ("PYTHONHASHSEED", "cwd", "HOME and XDG dirs", "TMPDIR", "TORCHINDUCTOR_CACHE_DIR",
@@ -154,7 +154,7 @@ def command(model: str, model_args: Sequence[str], out_file: str) -> list[str]:
 
 def absolute_model(model: str) -> tuple[str, str | None]:
     """The model spec made independent of the working directory, and a PYTHONPATH entry."""
-    from cachekey_cli.loader import parse_spec
+    from cachekey_cli.analysis.loader import parse_spec
 
     spec = parse_spec(model)
     if spec.is_file:

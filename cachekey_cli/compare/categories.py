@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from cachekey_cli.drift_values import changed_fields
+from cachekey_cli.compare.drift_values import changed_fields
 from cachekey_cli.results import ComponentChange
 
 # the six categories, then "refusal": torch started or stopped refusing to

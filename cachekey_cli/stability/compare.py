@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cachekey_cli.compare import line_delta
+from cachekey_cli.compare.components import line_delta
 
 KINDS = ("graph_hash", "aot_key", "inductor_key")
 ABSENT = "(absent)"

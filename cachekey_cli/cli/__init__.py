@@ -1,0 +1,17 @@
+"""The command-line layer: the ``cachekey`` group and one module per command group.
+
+``group`` holds the click group, the options every model command shares, and
+the one place that turns results and errors into exit codes. ``diff``,
+``baseline`` (snapshot, check, explain), ``dedup`` and ``stability`` each
+register their commands on it. The console script is ``cachekey_cli.cli:main``.
+"""
+
+from __future__ import annotations
+
+from cachekey_cli.cli import baseline, dedup, diff, stability
+from cachekey_cli.cli.group import cli, main, run_cli
+
+for _commands in (diff, baseline, dedup, stability):
+    _commands.register(cli)
+
+__all__ = ["cli", "main", "run_cli"]
