@@ -62,9 +62,11 @@ class Piece:
     outputs: int
     op: str | None  # the splitting op's name for splitting-op pieces
     variants: Mapping[str, VariantKeys]
-    # how torch was told to treat shapes: "from_example_inputs" (static sizes) or
-    # "from_tracing_context" (symbolic sizes, keyed inside Dynamo's tracing context)
+    # standalone_compile's dynamic_shapes for the general compile: "from_graph" (vLLM's
+    # range compile), "from_example_inputs" or "from_tracing_context" (torch.compile)
     dynamic_shapes: str = "from_example_inputs"
+    # vLLM's single-size compiles (--compile-size): size -> keys of the tuple_return piece
+    sizes: Mapping[int, VariantKeys] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
@@ -97,6 +99,21 @@ class ModelInfo:
     split_ops: tuple[str, ...]
     split_ops_origin: str  # "default", "SPLIT_OPS" or "--split-op"
     matched_ops: tuple[str, ...] = ()  # the split ops that matched at least one node
+    dynamic_dims: tuple[str, ...] = ()  # "ARG:DIM" marked dynamic before capture
+
+
+@dataclass(frozen=True)
+class ProfileInfo:
+    """Which client's compile path the keys were taken on, and how faithfully."""
+
+    name: str  # "vllm" or "torch-compile"
+    client: str  # e.g. "vLLM 0.33.0 (torch side)" or "torch.compile (Inductor backend)"
+    cache_mode: str | None = None  # vLLM's cache mode, from its environment variables
+    compile_range: str | None = None  # the general-shape compile, e.g. "[1, max_tokens]"
+    compile_sizes: tuple[int, ...] = ()  # single-size compiles keyed in addition
+    settings: Mapping[str, str] = field(default_factory=dict)  # reproduced arguments and config
+    not_reproduced: tuple[str, ...] = ()  # what the real client adds that we cannot
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,7 @@ class Analysis:
     normalize_inputs: bool | None = None
     timings: Mapping[str, float] = field(default_factory=dict)
     mode: str = "inference"  # "inference" (torch.inference_mode) or "training" (grad enabled)
+    profile: ProfileInfo | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,14 @@ import pytest
 
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
+# The vllm profile reads vLLM's cache mode from the environment. Its default on
+# torch >= 2.12 bundles every piece in one AOT artifact, where Inductor files no
+# separate FX-graph key; the suite runs in the per-piece mode so that both key
+# kinds are exercised, and tests of the other modes set them explicitly.
+for _name in ("VLLM_USE_AOT_COMPILE", "VLLM_DISABLE_COMPILE_CACHE", "VLLM_USE_STANDALONE_COMPILE"):
+    os.environ.pop(_name, None)
+os.environ["VLLM_USE_MEGA_AOT_ARTIFACT"] = "0"
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
@@ -21,11 +29,15 @@ def fixture_path(name: str) -> str:
 _RUNS: dict[tuple, object] = {}
 
 
-def analyse(name: str, **options):
-    """pipeline.run for a fixture, memoized for the whole session."""
+def analyse(name: str, mode: str = "aot-per-piece", **options):
+    """pipeline.run for a fixture, memoized for the whole session.
+
+    ``mode`` names the vLLM cache mode the caller has put in the environment
+    (tests/oracles/vllm_path.environment); it only keys the memo.
+    """
     from cachekey_cli.analysis import pipeline
 
-    key = (name, tuple(sorted(options.items())))
+    key = (name, mode, tuple(sorted(options.items())))
     if key not in _RUNS:
         _RUNS[key] = pipeline.run(pipeline.Options(model=str(FIXTURES / name), **options))
     return _RUNS[key]

@@ -1,9 +1,11 @@
-"""Capture the graph(s) Dynamo hands to a torch.compile backend.
+"""Capture the graph(s) Dynamo hands to a torch.compile backend, and work on them there.
 
-The backend records each GraphModule and returns a stand-in that produces
-empty tensors of the recorded output metadata, so weights never take part in
-real compute (an 8B-shaped model with never-written weights traces cheaply).
-Example inputs for every piece later come from ``meta["example_value"]``.
+The backend records each GraphModule, calls ``on_graph`` while it is still
+inside the backend call (where a client such as vLLM splits and compiles: in
+Dynamo's tracing context, with lazy graph modules and Dynamo's fake values),
+and returns a stand-in that produces empty tensors of the recorded output
+metadata, so weights never take part in real compute (an 8B-shaped model with
+never-written weights traces cheaply).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch.fx
 
 from cachekey_cli import torchapi
 from cachekey_cli.analysis.loader import LoadedModel
-from cachekey_cli.errors import InputError, InternalError, exception_line
+from cachekey_cli.errors import CachekeyError, InputError, InternalError, exception_line
 
 
 @dataclass(frozen=True)
@@ -63,14 +65,28 @@ def _stand_in(gm: torch.fx.GraphModule) -> Callable[..., Any]:
     return run
 
 
-def capture(model: LoadedModel, *, inference: bool = True) -> list[Captured]:
+OnGraph = Callable[[Captured, list[Any]], None]
+
+
+def capture(
+    model: LoadedModel,
+    *,
+    inference: bool = True,
+    on_graph: OnGraph | None = None,
+    dynamic: Callable[[], None] | None = None,
+) -> list[Captured]:
+    """Run the model once under Dynamo; ``dynamic()`` marks dynamic dims just before."""
     graphs: list[Captured] = []
 
     def backend(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
         reason, where = torchapi.compile_reason(gm)
         context = torchapi.current_tracing_context()
-        graphs.append(Captured(len(graphs), gm, reason, where, context))
-        return _stand_in(gm)
+        captured = Captured(len(graphs), gm, reason, where, context)
+        graphs.append(captured)
+        stand_in = _stand_in(gm)  # before on_graph: keying may add attributes to gm
+        if on_graph is not None:
+            on_graph(captured, example_inputs)
+        return stand_in
 
     torchapi.reset_dynamo()
     mode = torch.inference_mode() if inference else contextlib.nullcontext()
@@ -78,11 +94,18 @@ def capture(model: LoadedModel, *, inference: bool = True) -> list[Captured]:
     if isinstance(module, torch.nn.Module):
         module.eval()
     try:
+        if dynamic is not None:
+            dynamic()
         compiled = torch.compile(module, backend=backend, fullgraph=False)
         with mode, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
             compiled(*model.args, **model.kwargs)
+    except CachekeyError:
+        raise
     except Exception as exc:
         graphs.clear()
+        own = _own_error(exc)
+        if own is not None:
+            raise own from exc
         raise _classify_failure(model, exc) from exc
     finally:
         torchapi.reset_dynamo()
@@ -92,6 +115,16 @@ def capture(model: LoadedModel, *, inference: bool = True) -> list[Captured]:
             "the forward must run at least one torch op on tensors",
         )
     return graphs
+
+
+def _own_error(exc: BaseException) -> CachekeyError | None:
+    """One of our errors raised inside the backend, which Dynamo wraps in its own."""
+    cur: BaseException | None = exc
+    while cur is not None:
+        if isinstance(cur, CachekeyError):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def _classify_failure(model: LoadedModel, exc: Exception) -> Exception:

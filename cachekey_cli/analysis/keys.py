@@ -1,9 +1,11 @@
 """Key every piece: graph hash, AOTAutograd cache key and Inductor FX-graph key.
 
-A piece is keyed exactly as a real compile of it would be: a plain-variant
-piece that returns a bare value first gets compile_fx's own
-``make_graph_return_tuple`` rewrite. Splitting-op pieces are not compiled in
-vLLM's piecewise scheme, so they get a graph hash only.
+A piece is keyed exactly as the profile's client compiles it, in the
+``KeySetting`` the split attached to it: a plain-variant piece that returns a
+bare value first gets compile_fx's own ``make_graph_return_tuple`` rewrite; a
+whole Dynamo graph (torch.compile) is keyed by running ``compile_fx`` itself.
+Splitting-op pieces are not compiled in vLLM's piecewise scheme, so they get a
+graph hash only.
 """
 
 from __future__ import annotations
@@ -45,7 +47,8 @@ class Keyer:
     Likewise the AOT key's per-component debug lines are built once per AOT
     key (torch's own hash of everything the components describe), and a piece
     whose two variants are provably identical (``_piece_identity``) is keyed
-    once. A Keyer must only be used under one torch config, as pipeline.run does.
+    once. Settings travel with each piece; the user's config overrides must stay the
+    same for the life of a Keyer, as in pipeline.run.
     """
 
     def __init__(self, memo: bool = True) -> None:
@@ -87,6 +90,14 @@ class Keyer:
                 KeyResult("inductor_key", None, refusal=NOT_COMPILED),
                 return_line(gm),
             )
+        if piece.setting.entry == "compile_fx":  # a whole Dynamo graph: compile_fx keys it
+            start = time.perf_counter()
+            with torchapi.scope(piece.setting):
+                aot, inductor = torchapi.compile_fx_keys(gm, piece.inputs)
+            self.aot_seconds.append(time.perf_counter() - start)
+            return VariantKeys(
+                variant, returns_tuple, False, graph_hash(gm), aot, inductor, return_line(gm)
+            )
         keyed = gm if returns_tuple else torchapi.normalize_return(gm, piece.inputs)
         ghash = graph_hash(keyed)
         start = time.perf_counter()
@@ -94,15 +105,13 @@ class Keyer:
         likely = shape in self._shapes_seen
         self._shapes_seen.add(shape)
         known = self._aot_components if self.memo else None
-        aot = torchapi.aot_key(
-            keyed, piece.inputs, known, likely_known=likely, context=piece.context
-        )
+        aot = torchapi.aot_key(keyed, piece.inputs, piece.setting, known, likely_known=likely)
         self.aot_seconds.append(time.perf_counter() - start)
         inductor = self._inductor(gm, piece, aot)
         refusal = (
             None
             if returns_tuple
-            else torchapi.standalone_key_refusal(gm, piece.inputs, piece.context)
+            else torchapi.standalone_key_refusal(gm, piece.inputs, piece.setting)
         )
         return VariantKeys(
             variant,
@@ -121,7 +130,7 @@ class Keyer:
             return self._inductor_by_aot[aot.key]
         # The unnormalized graph on purpose: compile_fx normalizes it itself.
         start = time.perf_counter()
-        result = torchapi.inductor_key(gm, piece.inputs, piece.context)
+        result = torchapi.inductor_key(gm, piece.inputs, piece.setting)
         self.inductor_seconds.append(time.perf_counter() - start)
         self.inductor_computed += 1
         if aot.key is not None:
@@ -144,7 +153,8 @@ def _piece_identity(piece: RawPiece) -> tuple[Any, ...]:
     )
     # GraphModule makes a class per instance; torch pickles the class name.
     cls = (type(gm).__name__, type(gm).__bases__)
-    return (cls, gm.code, nodes, tuple(id(x) for x in piece.inputs))
+    code = gm.graph.python_code(root_module="self").src  # gm.code would realize a lazy piece
+    return (cls, code, nodes, tuple(id(x) for x in piece.inputs), id(piece.setting))
 
 
 def _rough_shape(gm: torch.fx.GraphModule, piece: RawPiece) -> tuple[Any, ...]:

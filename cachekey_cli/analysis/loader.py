@@ -1,9 +1,9 @@
-"""Load a model file or module, call its factory, and resolve splitting-op names.
+"""Load a model file or module and call its factory.
 
 The contract (docs/model-files.md): a factory, ``build`` unless named with
 ``PATH.py:NAME`` or ``pkg.mod:NAME``, returns ``(module, args)`` or
-``(module, args, kwargs)``. An optional module-level ``SPLIT_OPS`` lists the
-splitting ops.
+``(module, args, kwargs)``. Optional module-level ``SPLIT_OPS`` and
+``DYNAMIC_DIMS`` name the splitting ops and the dynamic input dimensions.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class LoadedModel:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     split_ops: tuple[str, ...] | None  # SPLIT_OPS from the file, if any
+    dynamic_dims: Any = None  # DYNAMIC_DIMS from the file, if any (raw; checked by dynamic_dims)
 
 
 def parse_spec(text: str) -> ModelSpec:
@@ -94,7 +95,7 @@ def _load(text: str, init: str) -> LoadedModel:
                 'e.g. SPLIT_OPS = ["mylib::attention"]',
             )
         split_ops = tuple(split_ops)
-    return LoadedModel(spec, module, args, kwargs, split_ops)
+    return LoadedModel(spec, module, args, kwargs, split_ops, getattr(mod, "DYNAMIC_DIMS", None))
 
 
 def _call_factory(factory: Any, init: str) -> Any:

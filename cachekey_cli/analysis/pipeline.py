@@ -1,6 +1,8 @@
 """Orchestrate one analysis: load, capture, split, key. Pure: no printing, no exits.
 
-Progress reaches the caller through ``progress(stage, done, total)``.
+The split and the keys happen inside the Dynamo backend call, where the
+profile's client does them (capture's ``on_graph``). Progress reaches the
+caller through ``progress(stage, done, total)``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachekey_cli.analysis import profiles
 from cachekey_cli.errors import InputError
 from cachekey_cli.results import Analysis, CapturedGraph, Environment, ModelInfo, Piece
 
@@ -33,6 +36,9 @@ class Options:
     normalize_inputs: bool | None = None  # functorch autograd_cache_normalize_inputs
     inference: bool = True
     init: str = "real"  # --init: "real" runs the factory as is; "meta" never materializes weights
+    profile: str = "vllm"  # whose compile path: "vllm" or "torch-compile" (analysis/profiles)
+    dynamic_dims: tuple[str, ...] = ()  # "ARG:DIM" from --dynamic-dim; empty: the file's or none
+    compile_sizes: tuple[int, ...] = ()  # vLLM single-size compiles keyed besides the range
 
 
 @dataclass
@@ -78,66 +84,64 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         import torch
 
         from cachekey_cli import torchapi
-        from cachekey_cli.analysis import capture, keys, loader, split, split_ops
+        from cachekey_cli.analysis import (
+            capture,
+            dynamic_dims,
+            in_backend,
+            keys,
+            loader,
+            split,
+            split_ops,
+        )
 
+    profile = profiles.get(options.profile)
     overrides = parse_overrides(options)
     with _timed(timings, "load"):
         progress("load", 0, 1)
         model = loader.load(options.model, init=options.init)
-        if options.split_ops:
-            names, origin = options.split_ops, "--split-op"
-        elif model.split_ops is not None:
-            names, origin = model.split_ops, "SPLIT_OPS"
-        else:
-            names, origin = split_ops.DEFAULT_SPLIT_OPS, "default"
-        ops = _resolve_ops(split_ops, names, origin)
+        names, origin = split_op_names(split_ops, options, model)
+        ops = resolve_ops(split_ops, options, model) if profile.splits else ()
         impl = split.tuple_return_impl(options.tuple_return_impl)
+        dims = resolve_dynamic_dims(dynamic_dims, options, model)
         progress("load", 1, 1)
 
     warnings: list[str] = []
+    keyer = keys.Keyer()
+    work = in_backend.BackendWork(
+        profile, ops, impl, overrides, options.compile_sizes, keyer, progress
+    )
+
+    def trace() -> list[Any]:
+        return capture.capture(
+            model,
+            inference=options.inference,
+            on_graph=work.on_graph,
+            dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
+        )
+
     with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
-        with _timed(timings, "trace"):
+        with _timed(timings, "trace"), torch.inference_mode(options.inference):
             progress("trace", 0, 1)
-            captured = capture.capture(model, inference=options.inference)
+            captured = trace()
+            if work.deferred:  # plain pieces with symbolic sizes: a fresh trace of their own
+                work.second_pass = True
+                trace()
             progress("trace", 1, 1)
-
-        with _timed(timings, "split"):
-            matched: set[str] = set()
-            splits = []
-            for i, cap in enumerate(captured):
-                progress("split", i, len(captured))
-                matched |= split.matched_ops(cap.gm, ops)
-                splits.append((cap, split.split_variants(cap.gm, ops, impl, cap.context)))
-            progress("split", len(captured), len(captured))
-        if origin == "default":
-            if not matched:
-                warnings.append(
-                    "no scaled-dot-product-attention call found: each graph is a single piece"
-                )
-        else:
-            for op in ops:
-                if op.name not in matched:
-                    warnings.append(f"split op {op.name} never matched a node in the graph")
-
-        work = [
-            (cap.index, raw, variant.variant)
-            for cap, variants in splits
-            for variant in variants
-            for raw in variant.pieces
-        ]
-        keyer = keys.Keyer()
-        results: dict[tuple[int, str, str], Any] = {}
-        with _timed(timings, "key"), torch.inference_mode(options.inference):
-            for i, (gi, raw, variant_name) in enumerate(work):
-                progress("key", i, len(work))
-                results[(gi, raw.name, variant_name)] = keyer.key_piece(raw, variant_name)
-            progress("key", len(work), len(work))
+    # the split and the keys ran inside the trace: report them apart
+    timings["trace"] = round(timings["trace"] - work.split_seconds - work.key_seconds, 4)
+    timings["split"] = round(work.split_seconds, 4)
+    timings["key"] = round(work.key_seconds, 4)
+    if profile.splits:
+        warnings.extend(_split_warnings(ops, work.matched, origin))
+    if profile.name == "vllm" and len(captured) > 1:
+        warnings.append(
+            f"{len(captured)} Dynamo graphs (graph breaks): vLLM compiles with fullgraph=True "
+            "and fails on a graph break; the keys are per graph"
+        )
 
     pieces = []
-    raw_by_id: dict[tuple[int, str, str], Any] = {}
-    for cap, (plain, _tupled) in splits:
-        for raw in plain.pieces:
-            variants = {v: results[(cap.index, raw.name, v)] for v in ("plain", "tuple_return")}
+    for _, (cap, variants) in sorted(work.pieces.items()):
+        for raw in variants[0].pieces:
             pieces.append(
                 Piece(
                     graph=cap.index,
@@ -145,41 +149,38 @@ def run(options: Options, progress: Progress = _silent) -> Run:
                     splitting_op=raw.splitting_op,
                     outputs=split.output_count(raw.gm),
                     op=raw.op,
-                    variants=variants,
+                    variants={
+                        v: work.results[(cap.index, raw.name, v)] for v in ("plain", "tuple_return")
+                    },
                     dynamic_shapes=raw.dynamic_shapes,
+                    sizes={
+                        size: work.sizes[(cap.index, raw.name, size)]
+                        for size in options.compile_sizes
+                        if (cap.index, raw.name, size) in work.sizes
+                    },
                 )
             )
-    for gi, raw, variant_name in work:
-        raw_by_id[(gi, raw.name, variant_name)] = raw
 
     timings["inductor_keys_computed"] = float(keyer.inductor_computed)
     timings["inductor_keys_reused"] = float(keyer.inductor_reused)
     timings["pieces_keyed_once_for_both_variants"] = float(keyer.pieces_shared)
     timings.update(_key_cost(keyer))
+    devices = tuple(sorted(work.devices) or ("cpu",))
     env = Environment(
         torch=torch.__version__,
         python=platform.python_version(),
         platform=f"{sys.platform}-{platform.machine()}",
         tuple_return=impl,
         torch_git=torchapi.torch_git_version(),
-        devices=tuple(
-            sorted(
-                {
-                    x.device.type
-                    for _gi, raw, _variant in work
-                    for x in raw.inputs
-                    if isinstance(x, torch.Tensor)
-                }
-            )
-            or ("cpu",)
-        ),
+        devices=devices,
     )
     info = ModelInfo(
         source=model.spec.target,
         factory=model.spec.factory,
-        split_ops=tuple(names),  # as requested: stable across builds that lack an SDPA variant
-        split_ops_origin=origin,
-        matched_ops=tuple(sorted(matched)),
+        split_ops=tuple(names) if profile.splits else (),
+        split_ops_origin=origin if profile.splits else "none (no split)",
+        matched_ops=tuple(sorted(work.matched)),
+        dynamic_dims=tuple(d.text for d in dims),
     )
     graphs = tuple(
         CapturedGraph(
@@ -205,8 +206,27 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         normalize_inputs=options.normalize_inputs,
         timings=timings,
         mode="inference" if options.inference else "training",
+        profile=profile.info(devices, options.compile_sizes),
     )
-    return Run(analysis, raw_by_id, overrides)
+    return Run(analysis, work.raw, overrides)
+
+
+
+def resolve_dynamic_dims(dynamic_dims: Any, options: Options, model: Any) -> tuple[Any, ...]:
+    if options.dynamic_dims:
+        return tuple(dynamic_dims.parse(t) for t in options.dynamic_dims)
+    if model.dynamic_dims is not None:
+        return dynamic_dims.from_model_file(model.dynamic_dims, model.spec.target)
+    return ()
+
+
+def _split_warnings(ops: tuple[Any, ...], matched: set[str], origin: str) -> list[str]:
+    if origin == "default":
+        if not matched:
+            return ["no scaled-dot-product-attention call found: each graph is a single piece"]
+        return []
+    return [f"split op {op.name} never matched a node in the graph" for op in ops
+            if op.name not in matched]
 
 
 def _key_cost(keyer: Any) -> dict[str, float]:
@@ -224,7 +244,17 @@ def _key_cost(keyer: Any) -> dict[str, float]:
     return out
 
 
-def _resolve_ops(split_ops: Any, names: tuple[str, ...], origin: str) -> tuple[Any, ...]:
+def split_op_names(split_ops: Any, options: Options, model: Any) -> tuple[tuple[str, ...], str]:
+    """The splitting ops asked for, and where from: --split-op, SPLIT_OPS or the default."""
+    if options.split_ops:
+        return tuple(options.split_ops), "--split-op"
+    if model.split_ops is not None:
+        return tuple(model.split_ops), "SPLIT_OPS"
+    return tuple(split_ops.DEFAULT_SPLIT_OPS), "default"
+
+
+def resolve_ops(split_ops: Any, options: Options, model: Any) -> tuple[Any, ...]:
+    names, origin = split_op_names(split_ops, options, model)
     if origin != "default":
         return tuple(split_ops.resolve_split_ops(names))
     ops = []

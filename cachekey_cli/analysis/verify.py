@@ -1,7 +1,17 @@
-"""--verify: really compile every piece and check our keys against the ones torch used."""
+"""--verify: compile the model for real on the profile's path and check our keys.
+
+The model is loaded and traced again, and compiled the way the client does:
+for ``vllm``, each piece is split inside the Dynamo backend and handed to
+``standalone_compile`` with the profile's arguments (donated, as vLLM does);
+for ``torch-compile``, the model goes through ``torch.compile`` itself. Each
+compile writes into a fresh cache directory, and the keys are read off disk.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,33 +36,113 @@ class Check:
         return self.real == (self.ours,) if self.exact else self.ours in self.real
 
 
-def verify(
-    analysis: Analysis,
-    raw: dict[tuple[int, str, str], Any],
-    progress: Callable[[str, int, int], None] | None = None,
-    inference: bool = True,
+Progress = Callable[[str, int, int], None]
+
+
+def verify(options: Any, analysis: Analysis, progress: Progress | None = None) -> list[Check]:
+    from cachekey_cli import torchapi
+    from cachekey_cli.analysis import dynamic_dims, loader, pipeline, profiles
+
+    profile = profiles.get(options.profile)
+    overrides = pipeline.parse_overrides(options)
+    model = loader.load(options.model, init=options.init)
+    dims = pipeline.resolve_dynamic_dims(dynamic_dims, options, model)
+    with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
+        if profile.splits:
+            return _verify_pieces(options, analysis, profile, overrides, model, dims, progress)
+        return _verify_torch_compile(options, analysis, model, dims)
+
+
+def _verify_pieces(
+    options: Any, analysis: Analysis, profile: Any, overrides: Any, model: Any, dims: Any,
+    progress: Progress | None,
 ) -> list[Check]:
+    """Split inside a fresh backend call and standalone_compile every piece for real.
+
+    One trace per variant, each piece compiled in order, as a client that split
+    that way would (pieces with symbolic sizes share a ShapeEnv, see in_backend).
+    """
     import torch
 
     from cachekey_cli import torchapi
+    from cachekey_cli.analysis import capture, dynamic_dims, in_backend, pipeline, split, split_ops
 
-    todo = [
-        (p, v) for p in analysis.pieces if not p.splitting_op for v in ("plain", "tuple_return")
-    ]
+    ops = pipeline.resolve_ops(split_ops, options, model)
+    impl = split.tuple_return_impl(options.tuple_return_impl)
+    by_id = {p.id: p for p in analysis.pieces}
+    todo = sum(1 for p in analysis.pieces if not p.splitting_op) * 2
     checks: list[Check] = []
-    for i, (piece, variant) in enumerate(todo):
-        if progress:
-            progress("verify", i, len(todo))
-        rp = raw[(piece.graph, piece.name, variant)]
-        with torch.inference_mode(inference):
-            with torchapi.quiet_torch_logs():
-                real = torchapi.compile_for_real(rp.gm, rp.inputs, rp.context)
-        keys = piece.variants[variant]
-        for kind in ("aot_key", "inductor_key"):
-            exact = inference or kind == "aot_key"
-            checks.append(
-                Check(piece.id, variant, kind, keys.key(kind).key, tuple(real[kind]), exact)
-            )
+    wanted = ["tuple_return"]
+
+    def on_graph(cap: Any, example_inputs: list[Any]) -> None:
+        devices = sorted({x.device.type for x in example_inputs if isinstance(x, torch.Tensor)})
+        setting = in_backend.with_overrides(
+            profile.range_setting(devices, cap.context), overrides
+        )
+        setting = dataclasses.replace(setting, donate=True)
+        for variant in split.split_variants(cap.gm, ops, impl, setting):
+            if variant.variant != wanted[0]:
+                continue
+            for raw in variant.pieces:
+                piece = by_id.get(f"g{cap.index}/{raw.name}")
+                if raw.splitting_op or piece is None:
+                    continue
+                if progress:
+                    progress("verify", len(checks) // 2, todo)
+                with torchapi.quiet_torch_logs():
+                    real = torchapi.compile_for_real(raw.gm, raw.inputs, setting)
+                keys = piece.variants[variant.variant]
+                for kind in ("aot_key", "inductor_key"):
+                    exact = options.inference or kind == "aot_key"
+                    ours = keys.key(kind).key
+                    checks.append(
+                        Check(piece.id, variant.variant, kind, ours, tuple(real[kind]), exact)
+                    )
+
+    for variant_name in ("tuple_return", "plain"):
+        wanted[0] = variant_name
+        capture.capture(
+            model,
+            inference=options.inference,
+            on_graph=on_graph,
+            dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
+        )
     if progress:
-        progress("verify", len(todo), len(todo))
+        progress("verify", todo, todo)
+    return checks
+
+
+def _verify_torch_compile(
+    options: Any, analysis: Analysis, model: Any, dims: Any
+) -> list[Check]:
+    """A plain torch.compile of the model into a fresh cache; every graph's keys must be on disk."""
+    import torch
+
+    from cachekey_cli import torchapi
+    from cachekey_cli.analysis import dynamic_dims
+
+    torchapi.reset_dynamo()
+    mode = torch.inference_mode() if options.inference else contextlib.nullcontext()
+    try:
+        with torchapi.private_cache_dir() as path:
+            dynamic_dims.mark(dims, model.args, model.kwargs)
+            compiled = torch.compile(model.module)
+            with mode, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
+                compiled(*model.args, **model.kwargs)
+            real = torchapi.cache_dir_keys(path)
+    finally:
+        torchapi.reset_dynamo()
+    # Each graph's key must be on disk, and (but for a training compile's backward
+    # graphs) nothing else may be: a key we did not predict fails as "(unpredicted)".
+    checks = []
+    for kind in ("aot_key", "inductor_key"):
+        ours = set()
+        for piece in analysis.pieces:
+            key = piece.variants["tuple_return"].key(kind).key
+            found = (key,) if key in real[kind] else ()
+            checks.append(Check(piece.id, "tuple_return", kind, key, found if key else ()))
+            ours.add(key)
+        extra = tuple(sorted(set(real[kind]) - ours))
+        if extra and (options.inference or kind == "aot_key"):
+            checks.append(Check("(unpredicted)", "tuple_return", kind, None, extra))
     return checks

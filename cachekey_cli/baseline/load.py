@@ -183,6 +183,9 @@ def from_dict(doc: Any, label: str) -> Snapshot:
     if len(set(ids)) != len(ids):
         _fail(".split.ids", "are not unique")
     meta = doc.get("meta", {})
+    profile = doc.get("profile") or {}  # optional: snapshots before profiles have none
+    if not isinstance(profile, dict) or not isinstance(profile.get("name", ""), str):
+        _fail(".profile", "must be an object with a string name")
     return Snapshot(
         label=label,
         schema_version=version,
@@ -195,6 +198,7 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         unique_keys=unique,
         pieces=pieces,
         meta=meta if isinstance(meta, dict) else {},
+        profile=profile,
     )
 
 
@@ -238,4 +242,20 @@ def _piece(
         normalized=_typed(doc, "normalized", where, bool),
         output_code=_typed(doc, "output_code", where, str),
         keys=results,
+        sizes=_sizes(doc.get("sizes") or {}, f"{where}.sizes"),
     )
+
+
+def _sizes(value: Any, where: str) -> dict[str, dict[str, str | None]]:
+    """A piece's single-size keys (optional: snapshots before --compile-size have none)."""
+    if not isinstance(value, dict):
+        _fail(where, "must map sizes to keys")
+    out: dict[str, dict[str, str | None]] = {}
+    for size, keys in value.items():
+        if not size.isdigit() or not isinstance(keys, dict):
+            _fail(where, "must map sizes to {key kind: key}")
+        for kind, key in keys.items():
+            if kind not in KEY_KINDS or not (key is None or isinstance(key, str)):
+                _fail(f"{where}.{size}", "must map key kinds to keys or null")
+        out[size] = dict(keys)
+    return out

@@ -43,6 +43,32 @@ def model(analysis: Analysis) -> dict[str, Any]:
         "split_ops": list(m.split_ops),
         "split_ops_origin": m.split_ops_origin,
         "matched_ops": list(m.matched_ops),
+        "dynamic_dims": list(m.dynamic_dims),
+    }
+
+
+def profile(analysis: Analysis) -> dict[str, Any] | None:
+    """Whose compile path the keys were taken on (``None`` for analyses that predate profiles)."""
+    info = analysis.profile
+    if info is None:
+        return None
+    return {
+        "name": info.name,
+        "client": info.client,
+        "cache_mode": info.cache_mode,
+        "compile_range": info.compile_range,
+        "compile_sizes": list(info.compile_sizes),
+        "settings": dict(sorted(info.settings.items())),
+        "not_reproduced": list(info.not_reproduced),
+        "notes": list(info.notes),
+    }
+
+
+def size_keys(p: Piece) -> dict[str, dict[str, str | None]]:
+    """vLLM's single-size compiles of a piece: size -> {key kind: key}."""
+    return {
+        str(size): {kind: v.key(kind).key for kind in ("aot_key", "inductor_key")}
+        for size, v in sorted(p.sizes.items())
     }
 
 
@@ -98,6 +124,7 @@ def piece(p: Piece, values: dict[str, str]) -> dict[str, Any]:
         "outputs": p.outputs,
         "dynamic_shapes": p.dynamic_shapes,
         "variants": {name: variant(v, values) for name, v in sorted(p.variants.items())},
+        "sizes": {str(size): variant(v, values) for size, v in sorted(p.sizes.items())},
     }
 
 

@@ -44,6 +44,8 @@ class SnapPiece:
     normalized: bool
     output_code: str
     keys: Mapping[str, KeyResult]  # kind -> key with its full component list
+    # vLLM single-size compiles: size -> kind -> key (keys only, no components)
+    sizes: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
 
     def key(self, kind: str) -> KeyResult:
         return self.keys[kind]
@@ -64,6 +66,7 @@ class Snapshot:
     unique_keys: Mapping[str, Mapping[str, int]]
     pieces: tuple[SnapPiece, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
+    profile: Mapping[str, Any] = field(default_factory=dict)  # empty: predates profiles
 
     @property
     def model_id(self) -> str:
@@ -99,6 +102,7 @@ def build(analysis: Analysis, variant: str = DEFAULT_VARIANT) -> dict[str, Any]:
         "variant": variant,
         "model": model,
         "environment": serialize.environment(analysis),
+        "profile": serialize.profile(analysis),
         "config_overrides": dict(sorted(analysis.config_overrides.items())),
         "normalize_inputs": analysis.normalize_inputs,
         "split": {
@@ -181,6 +185,7 @@ def _piece(
         "keys": keys,
         "refusals": refusals,
         "components": components,
+        "sizes": serialize.size_keys(p),
     }
 
 

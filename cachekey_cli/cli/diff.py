@@ -79,8 +79,6 @@ def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int
 
 
 def _run_verify(run: Any, options: Any, progress: Any) -> list[Any]:
-    from cachekey_cli import torchapi
     from cachekey_cli.analysis import verify
 
-    with torchapi.config_patched(run.overrides["inductor"], run.overrides["functorch"]):
-        return verify.verify(run.analysis, run.raw, progress, inference=options.inference)
+    return verify.verify(options, run.analysis, progress)

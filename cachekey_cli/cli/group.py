@@ -15,7 +15,10 @@ from typing import Any
 import click
 
 from cachekey_cli import __version__
+from cachekey_cli.analysis import profiles
 from cachekey_cli.errors import CachekeyError, ExitCode, InternalError
+
+PROFILES = profiles.NAMES  # torch-free: --help stays fast
 
 
 @dataclass
@@ -103,6 +106,31 @@ def model_options(f: Any) -> Any:
             help="meta: build the model on the meta device and give it uninitialized CPU "
             "storage, never written (for deployed-size models; keys are unchanged).",
         ),
+        click.option(
+            "--profile",
+            type=click.Choice(PROFILES),
+            default=profiles.DEFAULT,
+            show_default=True,
+            help="Whose compile path to key: vllm (split at the splitting ops, each piece "
+            "standalone-compiled as vLLM does) or torch-compile (torch.compile, no split).",
+        ),
+        click.option(
+            "--dynamic-dim",
+            "dynamic_dims",
+            multiple=True,
+            metavar="ARG:DIM",
+            help="Mark dimension DIM of argument ARG (index or keyword name) dynamic before "
+            "tracing, as vLLM marks its token dimension. Repeatable; overrides DYNAMIC_DIMS.",
+        ),
+        click.option(
+            "--compile-size",
+            "compile_sizes",
+            multiple=True,
+            type=click.IntRange(min=1),
+            metavar="N",
+            help="vllm profile: also key vLLM's single-size compile for N tokens "
+            "(compile_sizes). Repeatable.",
+        ),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)
@@ -121,6 +149,9 @@ def build_options(model: str, **kw: Any) -> Any:
         normalize_inputs=kw.get("normalize_inputs"),
         inference=not kw.get("training"),
         init=kw.get("init") or "real",
+        profile=kw.get("profile") or profiles.DEFAULT,
+        dynamic_dims=tuple(kw.get("dynamic_dims") or ()),
+        compile_sizes=tuple(sorted(set(kw.get("compile_sizes") or ()))),
     )
 
 

@@ -13,7 +13,8 @@ import click
 
 STABILITY_FORMATS = ("rich", "json", "markdown")
 _REPEATED = {"split_ops": "--split-op", "inductor_config": "--inductor-config",
-             "functorch_config": "--functorch-config"}
+             "functorch_config": "--functorch-config", "dynamic_dims": "--dynamic-dim",
+             "compile_sizes": "--compile-size"}
 
 
 def model_args(kw: dict[str, Any]) -> list[str]:
@@ -22,7 +23,7 @@ def model_args(kw: dict[str, Any]) -> list[str]:
     for name, value in sorted(kw.items()):
         if name in _REPEATED:
             for item in value or ():
-                args += [_REPEATED[name], item]
+                args += [_REPEATED[name], str(item)]
         elif name == "normalize_inputs":
             if value is not None:
                 args.append("--normalize-inputs" if value else "--no-normalize-inputs")

@@ -98,6 +98,34 @@ class CheckResult:
         )
 
 
+def profile_name(s: Snapshot) -> str:
+    """The profile a snapshot was keyed with; snapshots before profiles have none."""
+    return str(s.profile.get("name") or "(none recorded)")
+
+
+def _with_sizes(result: SubgraphCheck, a: SnapPiece | None, b: SnapPiece | None) -> SubgraphCheck:
+    """vLLM's single-size keys: a moved one is drift; with the range keys unchanged it
+    comes from the single-size config (or the list of sizes), so it is config drift."""
+    if a is None or b is None or a.sizes == b.sizes:
+        return result
+    findings = list(result.findings)
+    for size in sorted(set(a.sizes) | set(b.sizes), key=int):
+        old, new = a.sizes.get(size), b.sizes.get(size)
+        if old == new:
+            continue
+        if old is None or new is None:
+            text = f"size {size}: {'added' if old is None else 'removed'} (--compile-size)"
+            findings.append(Finding("config", None, None, text))
+            continue
+        for kind in KEY_KINDS:
+            if old.get(kind) != new.get(kind):
+                text = f"{kind} at size {size}: {fmt(old.get(kind))} → {fmt(new.get(kind))}"
+                findings.append(Finding("config", kind, None, text))
+    categories = result.categories if result.drifted else ("config",)
+    status = result.status if result.drifted else "drift"
+    return SubgraphCheck(result.id, status, categories, tuple(findings), result.changed_kinds)
+
+
 def mode(s: Snapshot) -> str:
     """"inference" or "training"; snapshots that predate the field were all inference."""
     return str(s.environment.get("mode") or DEFAULT_MODE)
@@ -118,6 +146,8 @@ def ensure_comparable(old: Snapshot, new: Snapshot) -> None:
         raise InputError(
             f"baseline {old.label} is of model {old.model_id}, not {new.model_id}", fix
         )
+    if profile_name(old) != profile_name(new):
+        return  # another client's path: every difference is config drift (check)
     if list(old.model["split_ops"]) != list(new.model["split_ops"]):
         raise InputError(
             f"baseline {old.label} was split at different ops "
@@ -145,6 +175,11 @@ def check(
     results = []
     for pid in ids:
         result = _subgraph(pid, before.get(pid), after.get(pid), old, new, moved)
+        result = _with_sizes(result, before.get(pid), after.get(pid))
+        if result.drifted and profile_name(old) != profile_name(new):
+            result = SubgraphCheck(  # the pieces differ because the compile path does
+                result.id, result.status, ("config",), result.findings, result.changed_kinds
+            )
         # added and removed subgraphs are split drift, and --allow split allows them too
         if result.drifted and set(result.categories) <= set(allow):
             result = SubgraphCheck(
@@ -303,6 +338,12 @@ def _context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
             out.append(f"environment {name}: {fmt(a)} → {fmt(b)}")
     if mode(old) != mode(new):
         out.append(f"config mode: {mode(old)} → {mode(new)} (--training)")
+    if profile_name(old) != profile_name(new):
+        out.append(f"config profile: {profile_name(old)} → {profile_name(new)}")
+    for name in ("cache_mode", "compile_range", "compile_sizes"):
+        a, b = old.profile.get(name), new.profile.get(name)
+        if a != b and old.profile and new.profile:
+            out.append(f"config profile {name}: {fmt(a)} → {fmt(b)}")
     keys = sorted(set(old.config_overrides) | set(new.config_overrides))
     for k in keys:
         a, b = old.config_overrides.get(k), new.config_overrides.get(k)

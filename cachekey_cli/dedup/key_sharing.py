@@ -206,7 +206,12 @@ def _missed(
         )
         for kind in split
     }
-    shared = tuple(k for k in DEDUP_KINDS if k not in split)
+    # shared means one real key for all of them; no key at all (a refusal, or Inductor's
+    # output bundled into the AOT entry) is not sharing
+    shared = tuple(
+        k for k in DEDUP_KINDS
+        if k not in split and all(_key(p, variant, k).key is not None for p in members)
+    )
     text = explain(
         tuple(by_id), partitions, shared, split, diffs, changes, (left.id, right.id), normalize
     )
@@ -217,22 +222,24 @@ def _missed(
 
 def normalize_effect(run: Any) -> NormalizeEffect:
     """Re-key every compiled piece's AOT key with the normalization setting flipped."""
+    current = _normalize_setting(run)
+    counts: dict[bool, dict[str, int]] = {}
+    for flag in (True, False):
+        if flag == current:
+            counts[flag] = analyse_counts(run.analysis)
+        else:
+            counts[flag] = {v: _rekeyed_unique(run, v, flag) for v in VARIANTS}
+    return NormalizeEffect(on=counts[True], off=counts[False])
+
+
+def _normalize_setting(run: Any) -> bool:
+    """The autograd_cache_normalize_inputs the pieces were keyed with."""
     from cachekey_cli import torchapi
 
-    functorch = dict(run.overrides.get("functorch", {}))
-    current = functorch.get("autograd_cache_normalize_inputs")
-    if current is None:
-        current = torchapi.functorch_normalize_inputs_default()
-    counts: dict[bool, dict[str, int]] = {}
-    for setting in (True, False):
-        if setting == current:
-            result = analyse_counts(run.analysis)
-        else:
-            functorch["autograd_cache_normalize_inputs"] = setting
-            with torchapi.config_patched(run.overrides.get("inductor", {}), functorch):
-                result = {v: _rekeyed_unique(run, v) for v in VARIANTS}
-        counts[setting] = result
-    return NormalizeEffect(on=counts[True], off=counts[False])
+    for raw in run.raw.values():
+        if raw.setting is not None and "autograd_cache_normalize_inputs" in raw.setting.functorch:
+            return bool(raw.setting.functorch["autograd_cache_normalize_inputs"])
+    return bool(torchapi.functorch_normalize_inputs_default())
 
 
 def analyse_counts(analysis: Analysis) -> dict[str, int]:
@@ -240,13 +247,18 @@ def analyse_counts(analysis: Analysis) -> dict[str, int]:
     return {v: _groups(compiled, v, "aot_key").unique for v in VARIANTS}
 
 
-def _rekeyed_unique(run: Any, variant: str) -> int:
+def _rekeyed_unique(run: Any, variant: str, normalize: bool) -> int:
+    import dataclasses
+
     import torch
 
     from cachekey_cli import torchapi
 
     keys = set()
-    with torch.inference_mode(run.analysis.mode == "inference"):
+    with (
+        torch.inference_mode(run.analysis.mode == "inference"),
+        torchapi.config_patched(run.overrides.get("inductor"), run.overrides.get("functorch")),
+    ):
         for p in run.analysis.pieces:
             raw = run.raw.get((p.graph, p.name, variant))
             if p.splitting_op or raw is None:
@@ -254,7 +266,9 @@ def _rekeyed_unique(run: Any, variant: str) -> int:
             gm = raw.gm
             if not torchapi.graph_returns_tuple(gm):
                 gm = torchapi.normalize_return(gm, raw.inputs)
-            key = torchapi.aot_key(gm, raw.inputs, context=raw.context).key
+            flags = {**raw.setting.functorch, "autograd_cache_normalize_inputs": normalize}
+            setting = dataclasses.replace(raw.setting, functorch=flags)
+            key = torchapi.aot_key(gm, raw.inputs, setting).key
             if key is not None:
                 keys.add(key)
     return len(keys)

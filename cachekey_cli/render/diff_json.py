@@ -28,6 +28,7 @@ def to_dict(result: DiffResult) -> dict[str, Any]:
         "kind": "diff",
         "tool": serialize.TOOL,
         "environment": serialize.environment(analysis),
+        "profile": serialize.profile(analysis),
         "model": serialize.model(analysis),
         "config_overrides": dict(sorted(analysis.config_overrides.items())),
         "graphs": serialize.graphs(analysis),

@@ -38,7 +38,9 @@ def _key_cell(pd: PieceDiff, variant: str, short: int = SHORT) -> Text:
             text.append("\n")
         key: KeyResult = v.key(kind)
         text.append(f"{label} ", style="dim")
-        if key.key is None:
+        if key.key is None and bundled(key):
+            text.append("bundled", style="dim")
+        elif key.key is None:
             text.append("refused", style="magenta")
         else:
             style = "bold red" if kind in drifted else "cyan"
@@ -66,30 +68,69 @@ def _header(result: DiffResult) -> Panel:
     else:
         ops = Text(f"{', '.join(a.model.split_ops) or 'none'} ({a.model.split_ops_origin})")
     ops.append(f"; matched: {', '.join(a.model.matched_ops) or 'none'}", style="dim")
-    symbolic = sum(1 for p in a.pieces if p.dynamic_shapes == "from_tracing_context")
-    if symbolic:
-        shapes = Text(f"symbolic in {symbolic} pieces", style="yellow")
-        shapes.append(" (keyed with dynamic_shapes=from_tracing_context)", style="dim")
-    else:
-        shapes = Text("static (dynamic_shapes=from_example_inputs)")
+    shapes = _shapes_line(result)
     breaks = [g for g in a.graphs if g.break_reason]
     graphs = Text(f"{len(a.graphs)} captured, {plural(len(breaks), 'graph break')}")
     for g in breaks:
         graphs.append(f"\ng{g.index} ends at {g.break_location}: ", style="yellow")
         graphs.append(g.break_reason or "", style="dim")
-    for label, value in (
-        ("model", model),
-        ("torch", torch_line),
-        ("split", split_line),
-        ("split ops", ops),
-        ("shapes", shapes),
-        ("graphs", graphs),
-    ):
+    rows: list[tuple[str, Text]] = [("model", model), ("torch", torch_line)]
+    rows += profile_rows(a)
+    if a.profile is None or a.profile.name != "torch-compile":
+        rows += [("split", split_line), ("split ops", ops)]
+    rows += [("shapes", shapes), ("graphs", graphs)]
+    for label, value in rows:
         grid.add_row(label, value)
     if a.config_overrides:
         overrides = ", ".join(f"{k}={v}" for k, v in sorted(a.config_overrides.items()))
         grid.add_row("overrides", Text(overrides))
-    return Panel(grid, title="[bold]cachekey diff[/] plain vs tuple_return", box=box.ROUNDED)
+    title = "[bold]cachekey diff[/] plain vs tuple_return"
+    if a.profile is not None and a.profile.name == "torch-compile":
+        title = "[bold]cachekey diff[/] torch.compile keys"
+    return Panel(grid, title=title, box=box.ROUNDED)
+
+
+def _shapes_line(result: DiffResult) -> Text:
+    a = result.analysis
+    modes = sorted({p.dynamic_shapes for p in a.pieces if not p.splitting_op})
+    how = f" (dynamic_shapes={', '.join(modes)})" if modes else ""
+    if a.model.dynamic_dims:
+        line = Text(f"dynamic {', '.join(a.model.dynamic_dims)}", style="yellow")
+    elif any(p.dynamic_shapes == "from_tracing_context" for p in a.pieces):
+        line = Text("symbolic (marked in the model file)", style="yellow")
+    else:
+        line = Text("static")
+    line.append(how, style="dim")
+    return line
+
+
+def bundled(key: KeyResult) -> bool:
+    """No FX key because the AOT entry bundles Inductor's output (vLLM's mega artifact)."""
+    return bool(key.refusal and key.refusal.startswith("bundled_autograd_cache"))
+
+
+def profile_rows(a: Any) -> list[tuple[str, Text]]:
+    """The profile, vLLM's cache mode and what could not be reproduced, for report headers."""
+    info = a.profile
+    if info is None:
+        return []
+    line = Text(info.name, style="bold")
+    line.append(f"  {info.client}", style="dim")
+    rows = [("profile", line)]
+    if info.cache_mode:
+        mode = Text(info.cache_mode)
+        if info.compile_range:
+            mode.append(f"; range {info.compile_range}", style="dim")
+        if info.compile_sizes:
+            mode.append(f"; sizes {', '.join(map(str, info.compile_sizes))}", style="dim")
+        rows.append(("vllm mode", mode))
+    for item in info.not_reproduced:
+        what = item.split(":", 1)[0]
+        label = "vLLM's post-grad pass manager" if what == "post_grad_custom_post_pass" else what
+        rows.append(("missing", Text(f"{label}: not reproduced", style="yellow")))
+    for note in info.notes:
+        rows.append(("note", Text(note, style="dim")))
+    return rows
 
 
 def _table(result: DiffResult, width: int = 100) -> Table:

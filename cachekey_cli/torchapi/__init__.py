@@ -13,7 +13,10 @@ from __future__ import annotations
 from cachekey_cli.torchapi.config import (
     config_patched,
     functorch_normalize_inputs_default,
+    inductor_config_value,
+    known_functorch_flags,
     parse_override,
+    torch_release,
 )
 from cachekey_cli.torchapi.debuglines import parse_debug_lines, refusal_text
 from cachekey_cli.torchapi.dynamo import (
@@ -24,20 +27,34 @@ from cachekey_cli.torchapi.dynamo import (
 )
 from cachekey_cli.torchapi.graphs import (
     graph_returns_tuple,
+    lazy_graph_modules,
     normalize_return,
     split_module,
     split_module_supports_tuple_return,
     standalone_key_refusal,
 )
-from cachekey_cli.torchapi.keys import aot_key, compile_for_real, inductor_key
+from cachekey_cli.torchapi.keys import (
+    aot_key,
+    cache_dir_keys,
+    compile_for_real,
+    compile_fx_keys,
+    inductor_key,
+)
+from cachekey_cli.torchapi.setting import KeySetting, scope
 from cachekey_cli.torchapi.shapes import (
+    concrete_inputs,
     current_tracing_context,
     has_symbolic_inputs,
     private_cache_dir,
-    shape_mode,
 )
 
 __all__ = [
+    "KeySetting",
+    "cache_dir_keys",
+    "compile_fx_keys",
+    "concrete_inputs",
+    "lazy_graph_modules",
+    "scope",
     "aot_key",
     "compile_for_real",
     "compile_reason",
@@ -46,7 +63,9 @@ __all__ = [
     "functorch_normalize_inputs_default",
     "graph_returns_tuple",
     "has_symbolic_inputs",
+    "inductor_config_value",
     "inductor_key",
+    "known_functorch_flags",
     "normalize_return",
     "parse_debug_lines",
     "parse_override",
@@ -54,9 +73,9 @@ __all__ = [
     "quiet_torch_logs",
     "refusal_text",
     "reset_dynamo",
-    "shape_mode",
     "split_module",
     "split_module_supports_tuple_return",
     "standalone_key_refusal",
     "torch_git_version",
+    "torch_release",
 ]

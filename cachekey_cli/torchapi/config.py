@@ -80,3 +80,20 @@ def config_patched(
 def functorch_normalize_inputs_default() -> bool | None:
     value = getattr(torch._functorch.config, "autograd_cache_normalize_inputs", None)
     return None if value is None else bool(value)
+
+
+def inductor_config_value(name: str) -> Any:
+    """The current value of one Inductor config entry."""
+    return _config_module("inductor").get_config_copy()[name]
+
+
+def known_functorch_flags(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """The subset of ``flags`` this torch's functorch config has (probed, not assumed)."""
+    known = torch._functorch.config.get_config_copy()
+    return {k: v for k, v in flags.items() if k in known}
+
+
+def torch_release() -> tuple[int, int]:
+    """(major, minor) of the installed torch, for mirroring a client's own version rules."""
+    parts = torch.__version__.split("+", 1)[0].split(".")
+    return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
 import torch.fx
 
 from cachekey_cli.torchapi.debuglines import refusal_text
-from cachekey_cli.torchapi.shapes import shape_mode
+from cachekey_cli.torchapi.setting import KeySetting, as_compiled, key_api_kwargs, scope
 
 
 def split_module_supports_tuple_return() -> bool:
@@ -37,6 +38,19 @@ def split_module(
     return _split(gm, gm, callback, **kwargs)
 
 
+@contextlib.contextmanager
+def lazy_graph_modules() -> Iterator[None]:
+    """Make split_module build ``_LazyGraphModule`` pieces, as it does inside a Dynamo backend.
+
+    A lazy piece generates its code on first use, and pickles differently
+    before and after: its AOT key depends on which state it is keyed in.
+    """
+    from torch.fx._lazy_graph_module import _use_lazy_graph_module
+
+    with _use_lazy_graph_module(True):
+        yield
+
+
 def graph_returns_tuple(gm: torch.fx.GraphModule) -> bool:
     from torch._inductor.compile_fx import graph_returns_tuple as _returns_tuple
 
@@ -44,7 +58,7 @@ def graph_returns_tuple(gm: torch.fx.GraphModule) -> bool:
 
 
 def standalone_key_refusal(
-    gm: torch.fx.GraphModule, inputs: Sequence[Any], context: Any = None
+    gm: torch.fx.GraphModule, inputs: Sequence[Any], setting: KeySetting
 ) -> str | None:
     """What torch's standalone ``autograd_cache_key`` says about a piece as split.
 
@@ -53,8 +67,10 @@ def standalone_key_refusal(
     """
     module = importlib.import_module("torch._inductor.standalone_compile")
     try:
-        with shape_mode(context) as dynamic_shapes:
-            module.autograd_cache_key(gm, list(inputs), dynamic_shapes=dynamic_shapes)
+        with scope(setting):
+            module.autograd_cache_key(
+                as_compiled(gm), list(inputs), **key_api_kwargs(setting)
+            )
     except NotImplementedError as exc:
         return refusal_text(f"NotImplementedError: {exc}")
     except Exception:  # any other failure is reported on the normalized key itself

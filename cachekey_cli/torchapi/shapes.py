@@ -1,4 +1,4 @@
-"""Static or symbolic shapes, and private cache directories: the setting a key is taken in."""
+"""Symbolic inputs, Dynamo's tracing context, and private cache directories."""
 
 from __future__ import annotations
 
@@ -31,23 +31,6 @@ def has_symbolic_inputs(inputs: Sequence[Any]) -> bool:
 
 
 @contextlib.contextmanager
-def shape_mode(context: Any) -> Iterator[Any]:
-    """The ``dynamic_shapes`` argument vLLM would pass, with what it needs in place.
-
-    vLLM compiles a size-specialized piece with ``"from_example_inputs"`` and the
-    general, symbolic-shape graph with ``"from_tracing_context"`` inside Dynamo's
-    tracing context. A piece with symbolic inputs carries the TracingContext
-    recorded when Dynamo called the backend (its ShapeEnv owns the symbols); we
-    re-enter it so torch keys the piece exactly as inside that backend call.
-    """
-    if context is None:
-        yield "from_example_inputs"
-        return
-    with torch._guards.tracing(context):
-        yield "from_tracing_context"
-
-
-@contextlib.contextmanager
 def private_cache_dir() -> Iterator[str]:
     """An empty TORCHINDUCTOR_CACHE_DIR for the duration, removed afterwards.
 
@@ -65,3 +48,39 @@ def private_cache_dir() -> Iterator[str]:
         else:
             os.environ["TORCHINDUCTOR_CACHE_DIR"] = old
         shutil.rmtree(path, ignore_errors=True)
+
+
+def concrete_inputs(gm: torch.fx.GraphModule, size: int) -> tuple[list[Any], Any]:
+    """A piece's fake inputs with every symbolic size replaced by ``size``, and their fake mode.
+
+    What vLLM compiles a single size with (``create_concrete_args`` in
+    ``vllm/compilation/piecewise_backend.py``): a fresh FakeTensorMode, each
+    symbol substituted, strides and storage offsets concretized the same way.
+    """
+    from torch._prims_common import compute_required_storage_length
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv, is_symbolic
+
+    def concrete(value: Any) -> int:
+        if not is_symbolic(value):
+            return int(value)
+        expr = value.node.expr
+        return int(expr.subs({s: size for s in expr.free_symbols}))
+
+    fake_mode = FakeTensorMode(shape_env=ShapeEnv())
+    args: list[Any] = []
+    with fake_mode:
+        for node in gm.graph.find_nodes(op="placeholder"):
+            value = node.meta["example_value"]
+            if isinstance(value, torch.SymInt):
+                args.append(concrete(value))
+            elif isinstance(value, torch.Tensor):
+                shape = tuple(concrete(d) for d in value.shape)
+                stride = tuple(concrete(s) for s in value.stride())
+                offset = concrete(value.storage_offset())
+                storage = compute_required_storage_length(shape, stride, offset)
+                base = torch.empty(storage, dtype=value.dtype, device=value.device)
+                args.append(base.as_strided(shape, stride, offset))
+            else:
+                args.append(value)
+    return args, fake_mode
