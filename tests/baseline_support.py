@@ -46,7 +46,7 @@ def memo_pipeline(monkeypatch: Any) -> None:
             for f in dataclasses.fields(options)
             if f.name != "model" and getattr(options, f.name) != getattr(_DEFAULTS, f.name)
         }
-        key = (name, tuple(sorted(changed.items())))  # the memo key conftest.analyse uses
+        key = (name, "aot-per-piece", tuple(sorted(changed.items())))  # conftest.analyse's key
         if key not in conftest._RUNS:
             conftest._RUNS[key] = real(pipeline.Options(model=str(FIXTURES / name), **changed))
         return conftest._RUNS[key]

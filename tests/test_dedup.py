@@ -97,7 +97,7 @@ def test_layer_name_constant_splits_both_keys_and_is_named():
 def test_placeholder_names_matter_only_without_input_normalization():
     on = dedup.analyse(analyse("transformer.py"))
     off = dedup.analyse(analyse("transformer.py", normalize_inputs=False))
-    assert on.normalize_inputs is True and on.normalize_source == "torch default"
+    assert on.normalize_inputs is True and on.normalize_source == "set by the vllm profile"
     assert off.normalize_inputs is False and off.normalize_source == "--no-normalize-inputs"
     _, m_on = _only_missed(on)
     _, m_off = _only_missed(off)

@@ -24,7 +24,10 @@ from tests.oracles import torch_compile_path, vllm_path
 
 pytestmark = pytest.mark.compile
 
-SDPA = (torch.nn.functional.scaled_dot_product_attention, torch.ops.aten.scaled_dot_product_attention)
+SDPA = (
+    torch.nn.functional.scaled_dot_product_attention,
+    torch.ops.aten.scaled_dot_product_attention,
+)
 
 
 def _build(fixture):

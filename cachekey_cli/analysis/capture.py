@@ -68,14 +68,23 @@ def _stand_in(gm: torch.fx.GraphModule) -> Callable[..., Any]:
 OnGraph = Callable[[Captured, list[Any]], None]
 
 
+class GraphBreak(Exception):
+    """A fullgraph capture met a graph break (the client refuses the model)."""
+
+
 def capture(
     model: LoadedModel,
     *,
     inference: bool = True,
     on_graph: OnGraph | None = None,
     dynamic: Callable[[], None] | None = None,
+    style: Any = None,
 ) -> list[Captured]:
-    """Run the model once under Dynamo; ``dynamic()`` marks dynamic dims just before."""
+    """Run the model once under Dynamo; ``dynamic()`` marks dynamic dims just before.
+
+    ``style`` (a profiles.CaptureStyle) says how the client calls ``torch.compile``;
+    with ``aot_compile`` the graph is captured without running the model at all.
+    """
     graphs: list[Captured] = []
 
     def backend(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
@@ -96,13 +105,24 @@ def capture(
     try:
         if dynamic is not None:
             dynamic()
-        compiled = torch.compile(module, backend=backend, fullgraph=False)
+        fullgraph = bool(style and style.fullgraph)
+        aot = bool(style and style.aot_compile)
+        target = module.forward if aot and isinstance(module, torch.nn.Module) else module
+        compiled = torchapi.compile_for_capture(
+            target, backend, fullgraph=fullgraph, dynamic=style.dynamic if style else None,
+            aot=aot,
+        )
         with mode, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
-            compiled(*model.args, **model.kwargs)
+            if aot:
+                torchapi.run_aot_compile(compiled, model.args, model.kwargs)
+            else:
+                compiled(*model.args, **model.kwargs)
     except CachekeyError:
         raise
     except Exception as exc:
         graphs.clear()
+        if style is not None and style.fullgraph and torchapi.is_graph_break(exc):
+            raise GraphBreak(exception_line(exc)) from exc
         own = _own_error(exc)
         if own is not None:
             raise own from exc

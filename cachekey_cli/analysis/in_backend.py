@@ -44,6 +44,13 @@ class BackendWork:
     split_seconds: float = 0.0
     key_seconds: float = 0.0
 
+    def reset(self) -> None:
+        """Forget a capture that failed part-way (it is about to be retried)."""
+        for store in (self.results, self.raw, self.sizes, self.pieces):
+            store.clear()
+        self.matched.clear()
+        self.deferred.clear()
+
     def on_graph(self, cap: Any, example_inputs: list[Any]) -> None:
         if self.second_pass and cap.index not in self.deferred:
             return
@@ -91,20 +98,22 @@ class BackendWork:
         todo = variant.pieces
         for i, raw in enumerate(todo):
             self.progress("key", i, len(todo))
+            if sizes is not None and not raw.splitting_op and self.profile.splits:
+                # PiecewiseBackend compiles a piece's single sizes before its range
+                for size in self.compile_sizes:
+                    inputs, fake_mode = torchapi.concrete_inputs(raw.gm, size)
+                    sized = dataclasses.replace(
+                        raw,
+                        inputs=tuple(inputs),
+                        setting=self._setting(self.profile.size_setting(size, fake_mode, sizes)),
+                    )
+                    self.sizes[(graph, raw.name, size)] = self.keyer.key_piece(
+                        sized, f"size {size}"
+                    )
             self.results[(graph, raw.name, variant.variant)] = self.keyer.key_piece(
                 raw, variant.variant
             )
             self.raw[(graph, raw.name, variant.variant)] = raw
-            if sizes is None or raw.splitting_op or not self.profile.splits:
-                continue
-            for size in self.compile_sizes:  # vLLM compiles a piece's sizes after its range
-                inputs, fake_mode = torchapi.concrete_inputs(raw.gm, size)
-                sized = dataclasses.replace(
-                    raw,
-                    inputs=tuple(inputs),
-                    setting=self._setting(self.profile.size_setting(size, fake_mode, sizes)),
-                )
-                self.sizes[(graph, raw.name, size)] = self.keyer.key_piece(sized, f"size {size}")
         self.progress("key", len(todo), len(todo))
 
 

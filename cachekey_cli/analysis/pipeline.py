@@ -7,6 +7,7 @@ caller through ``progress(stage, done, total)``.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import sys
 import time
@@ -111,13 +112,26 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         profile, ops, impl, overrides, options.compile_sizes, keyer, progress
     )
 
+    style = [profile.capture_style()]
+
     def trace() -> list[Any]:
-        return capture.capture(
-            model,
-            inference=options.inference,
-            on_graph=work.on_graph,
-            dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
-        )
+        try:
+            return capture.capture(
+                model,
+                inference=options.inference,
+                on_graph=work.on_graph,
+                dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
+                style=style[0],
+            )
+        except capture.GraphBreak:
+            # vLLM compiles with fullgraph=True and would stop here; key each graph anyway
+            warnings.append(
+                "vLLM compiles with fullgraph=True and refuses a model with a graph break; "
+                "each Dynamo graph is keyed as if it were compiled on its own"
+            )
+            style[0] = dataclasses.replace(style[0], fullgraph=False, aot_compile=False)
+            work.reset()
+            return trace()
 
     with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
         with _timed(timings, "trace"), torch.inference_mode(options.inference):
@@ -133,11 +147,6 @@ def run(options: Options, progress: Progress = _silent) -> Run:
     timings["key"] = round(work.key_seconds, 4)
     if profile.splits:
         warnings.extend(_split_warnings(ops, work.matched, origin))
-    if profile.name == "vllm" and len(captured) > 1:
-        warnings.append(
-            f"{len(captured)} Dynamo graphs (graph breaks): vLLM compiles with fullgraph=True "
-            "and fails on a graph break; the keys are per graph"
-        )
 
     pieces = []
     for _, (cap, variants) in sorted(work.pieces.items()):

@@ -99,14 +99,20 @@ def _verify_pieces(
                         Check(piece.id, variant.variant, kind, ours, tuple(real[kind]), exact)
                     )
 
+    style = profile.capture_style()
     for variant_name in ("tuple_return", "plain"):
         wanted[0] = variant_name
-        capture.capture(
-            model,
-            inference=options.inference,
-            on_graph=on_graph,
-            dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
-        )
+        try:
+            capture.capture(
+                model, inference=options.inference, on_graph=on_graph, style=style,
+                dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
+            )
+        except capture.GraphBreak:  # as the analysis did: each graph on its own
+            style = dataclasses.replace(style, fullgraph=False, aot_compile=False)
+            capture.capture(
+                model, inference=options.inference, on_graph=on_graph, style=style,
+                dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
+            )
     if progress:
         progress("verify", todo, todo)
     return checks

@@ -146,7 +146,7 @@ def ensure_comparable(old: Snapshot, new: Snapshot) -> None:
         raise InputError(
             f"baseline {old.label} is of model {old.model_id}, not {new.model_id}", fix
         )
-    if profile_name(old) != profile_name(new):
+    if old.profile and new.profile and profile_name(old) != profile_name(new):
         return  # another client's path: every difference is config drift (check)
     if list(old.model["split_ops"]) != list(new.model["split_ops"]):
         raise InputError(

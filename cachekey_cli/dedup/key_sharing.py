@@ -114,10 +114,13 @@ def analyse(run: Any, *, with_effect: bool = False) -> DedupResult:
     source = "torch default"
     if setting is not None:
         source = "--normalize-inputs" if setting else "--no-normalize-inputs"
+    elif analysis.profile is not None and _profile_sets_normalize(run):
+        setting, source = _normalize_setting(run), f"set by the {analysis.profile.name} profile"
     else:
         setting = torchapi.functorch_normalize_inputs_default()
+    unsplit = analysis.profile is not None and not _splits(analysis)
     variants = []
-    for variant in VARIANTS:
+    for variant in ("tuple_return",) if unsplit else VARIANTS:
         structures = {
             p.id: fingerprint.structure(raw.gm, raw.inputs)
             for p in analysis.pieces
@@ -224,12 +227,24 @@ def normalize_effect(run: Any) -> NormalizeEffect:
     """Re-key every compiled piece's AOT key with the normalization setting flipped."""
     current = _normalize_setting(run)
     counts: dict[bool, dict[str, int]] = {}
+    variants = VARIANTS if _splits(run.analysis) else ("tuple_return",)
     for flag in (True, False):
         if flag == current:
             counts[flag] = analyse_counts(run.analysis)
         else:
-            counts[flag] = {v: _rekeyed_unique(run, v, flag) for v in VARIANTS}
+            counts[flag] = {v: _rekeyed_unique(run, v, flag) for v in variants}
     return NormalizeEffect(on=counts[True], off=counts[False])
+
+
+def _splits(analysis: Analysis) -> bool:
+    return analysis.profile is None or analysis.profile.name != "torch-compile"
+
+
+def _profile_sets_normalize(run: Any) -> bool:
+    return any(
+        raw.setting is not None and "autograd_cache_normalize_inputs" in raw.setting.functorch
+        for raw in run.raw.values()
+    )
 
 
 def _normalize_setting(run: Any) -> bool:

@@ -20,6 +20,21 @@ def _split_ops(a: Any) -> str:
     return f"{listed} (from {a.model.split_ops_origin}), matched {matched}"
 
 
+def _profile_lines(a: Any) -> list[str]:
+    info = a.profile
+    if info is None:
+        return []
+    line = f"profile **{info.name}** ({info.client})"
+    if info.cache_mode:
+        line += f" · vLLM mode `{info.cache_mode}`"
+    if info.compile_sizes:
+        line += f" · sizes {', '.join(map(str, info.compile_sizes))}"
+    lines = [line, ""]
+    for item in info.not_reproduced:
+        lines += [f"> not reproduced: {item}", ""]
+    return lines
+
+
 def render(result: DiffResult, *, dedup: Any = None, **_: Any) -> str:
     a = result.analysis
     lines = [
@@ -28,6 +43,7 @@ def render(result: DiffResult, *, dedup: Any = None, **_: Any) -> str:
         f"torch `{a.environment.torch}` · tuple_return **{a.environment.tuple_return}** · "
         f"split ops: {_split_ops(a)} · {len(a.graphs)} graph(s)",
         "",
+        *_profile_lines(a),
         *[
             f"> graph break: `g{g.index}` ends at `{g.break_location}`: {g.break_reason}\n"
             for g in a.graphs

@@ -164,6 +164,51 @@ def _table(result: DiffResult, width: int = 100) -> Table:
     return table
 
 
+def _unsplit(result: DiffResult) -> bool:
+    """torch.compile: one unit per Dynamo graph, no split, so no second variant."""
+    profile = result.analysis.profile
+    return profile is not None and profile.name == "torch-compile"
+
+
+def _graph_table(result: DiffResult) -> Table:
+    """Keys of each Dynamo graph, for the torch-compile profile."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for name in ("graph", "out", "graph hash", "AOT key", "Inductor key"):
+        table.add_column(name, no_wrap=True)
+    for pd in result.pieces:
+        v = pd.piece.variants["tuple_return"]
+        cells = [Text(pd.piece.id), Text(str(pd.piece.outputs))]
+        for key in (v.graph_hash, v.aot_key, v.inductor_key):
+            if key.key is None:
+                cells.append(Text("refused", style="magenta"))
+            else:
+                cells.append(Text(key.key[1 : SHORT + 5], style="cyan"))
+        table.add_row(*cells)
+    return table
+
+
+def _size_table(result: DiffResult) -> Table | None:
+    """vLLM's single-size compiles (--compile-size): one row per piece and size."""
+    rows = [(pd.piece, size, v) for pd in result.pieces for size, v in pd.piece.sizes.items()]
+    if not rows:
+        return None
+    table = Table(
+        title="single-size compiles (tuple_return, dynamic_shapes=from_example_inputs)",
+        title_justify="left", title_style="bold", box=box.SIMPLE_HEAD, pad_edge=False,
+    )
+    for name in ("piece", "size", "AOT key", "Inductor key"):
+        table.add_column(name, no_wrap=True)
+    for piece, size, v in rows:
+        cells = [Text(piece.id), Text(str(size))]
+        for key in (v.aot_key, v.inductor_key):
+            if key.key is None:
+                cells.append(Text("bundled" if bundled(key) else "refused", style="dim"))
+            else:
+                cells.append(Text(key.key[1 : SHORT + 5], style="cyan"))
+        table.add_row(*cells)
+    return table
+
+
 def _explanations(result: DiffResult) -> list[Any]:
     out: list[Any] = []
     for pd in result.pieces:
@@ -190,7 +235,15 @@ def render(
 ) -> str:
     console, buf = make_console(width, color)
     console.print(_header(result))
-    console.print(_table(result, width))
+    console.print(_graph_table(result) if _unsplit(result) else _table(result, width))
+    sizes = _size_table(result)
+    if sizes is not None:
+        console.print(sizes)
+    for pd in result.pieces:  # a refused key says why, in one line
+        v = pd.piece.variants["tuple_return"]
+        for key in (v.aot_key, v.inductor_key) if _unsplit(result) else ():
+            if key.refusal:
+                console.print(Text(f"{pd.piece.id} {key.kind}: {key.refusal}", style="magenta"))
     why = _explanations(result)
     if why:
         console.print(Text("Why keys drift", style="bold underline"))
@@ -203,6 +256,11 @@ def render(
     for w in result.analysis.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
     summary = summarize(result)
+    if _unsplit(result):
+        console.print(Text(
+            f"{plural(len(result.pieces), 'Dynamo graph')} keyed as torch.compile files them; "
+            "no split, so no second variant to compare.", style="bold green"))
+        return finish(buf, color)
     style = "bold red" if summary.drifted else "bold green"
     console.print(Text(summary.sentence(), style=style))
     return finish(buf, color)

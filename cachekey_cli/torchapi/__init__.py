@@ -20,9 +20,12 @@ from cachekey_cli.torchapi.config import (
 )
 from cachekey_cli.torchapi.debuglines import parse_debug_lines, refusal_text
 from cachekey_cli.torchapi.dynamo import (
+    compile_for_capture,
     compile_reason,
+    is_graph_break,
     quiet_torch_logs,
     reset_dynamo,
+    run_aot_compile,
     torch_git_version,
 )
 from cachekey_cli.torchapi.graphs import (
@@ -51,7 +54,10 @@ from cachekey_cli.torchapi.shapes import (
 __all__ = [
     "KeySetting",
     "cache_dir_keys",
+    "compile_for_capture",
     "compile_fx_keys",
+    "is_graph_break",
+    "run_aot_compile",
     "concrete_inputs",
     "lazy_graph_modules",
     "scope",

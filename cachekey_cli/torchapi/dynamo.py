@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import torch
 import torch.fx
@@ -59,3 +60,42 @@ def quiet_torch_logs() -> Iterator[None]:
 
 def torch_git_version() -> str | None:
     return getattr(getattr(torch, "version", None), "git_version", None)
+
+
+def compile_for_capture(
+    fn: Any, backend: Any, *, fullgraph: bool, dynamic: bool | None, aot: bool
+) -> Any:
+    """``torch.compile`` the way the client does; with ``aot``, ready for ``aot_compile``."""
+    patch = (
+        torch._dynamo.config.patch(enable_aot_compile=True)
+        if aot and hasattr(torch._dynamo.config, "enable_aot_compile")
+        else contextlib.nullcontext()
+    )
+    with patch:
+        return torch.compile(fn, backend=backend, fullgraph=fullgraph, dynamic=dynamic)
+
+
+def run_aot_compile(compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Capture through ``aot_compile``, as vLLM's AOT-compile modes do.
+
+    torch then wants the backend's result to be serializable (vLLM returns its
+    own serializable function); our backend has done its work by the time it
+    returns, so that one complaint is expected and ignored.
+    """
+    try:
+        compiled.aot_compile((tuple(args), dict(kwargs)))
+    except RuntimeError as exc:
+        if "SerializableCallable" not in str(exc):
+            raise
+
+
+def is_graph_break(exc: BaseException) -> bool:
+    """A failure that a capture without fullgraph=True would have turned into a graph break."""
+    cur: BaseException | None = exc
+    while cur is not None:
+        if isinstance(cur, torch._dynamo.exc.Unsupported):
+            return True
+        if "Graph breaks are not supported with aot compile" in str(cur):
+            return True
+        cur = cur.__cause__ or cur.__context__
+    return False

@@ -95,7 +95,39 @@ def _keys_on_disk(path):
     return out
 
 
-def _compile_piece(piece, mega):
+def _concrete_args(piece, size):
+    """create_concrete_args (piecewise_backend.py): symbols replaced by ``size``."""
+    from torch._prims_common import compute_required_storage_length
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from torch.fx.experimental.symbolic_shapes import ShapeEnv, is_symbolic
+
+    def concretize(v):
+        if not is_symbolic(v):
+            return int(v)
+        return int(v.node.expr.subs({s: size for s in v.node.expr.free_symbols}))
+
+    mode = FakeTensorMode(shape_env=ShapeEnv())
+    args = []
+    with mode:
+        for node in piece.graph.nodes:
+            if node.op != "placeholder":
+                break
+            val = node.meta["example_value"]
+            if isinstance(val, torch.SymInt):
+                args.append(concretize(val))
+            elif isinstance(val, torch.Tensor):
+                shape = tuple(concretize(d) for d in val.shape)
+                stride = tuple(concretize(d) for d in val.stride())
+                offset = concretize(val.storage_offset())
+                t = torch.empty(compute_required_storage_length(shape, stride, offset),
+                                dtype=val.dtype, device=val.device)
+                args.append(t.as_strided(shape, stride, offset))
+            else:
+                args.append(val)
+    return args, mode
+
+
+def _compile_piece(piece, mega, size=None):
     from torch._inductor import config as inductor_config
 
     args = []
@@ -103,6 +135,9 @@ def _compile_piece(piece, mega):
         if node.op != "placeholder":
             break
         args.append(node.meta["example_value"])
+    fake_mode = None
+    if size is not None:
+        args, fake_mode = _concrete_args(piece, size)
     patches = {
         "enable_auto_functionalized_v2": False,
         "_cache_config_ignore_prefix": list(inductor_config._cache_config_ignore_prefix)
@@ -113,6 +148,12 @@ def _compile_piece(piece, mega):
         functorch["bundled_autograd_cache"] = False
     kwargs = {"dynamic_shapes": "from_graph", "options": {"config_patches": patches},
               "donate_graph_module": True}
+    if size is not None:  # set_inductor_config, and the FakeTensorMode patch of the adaptor
+        patches["max_autotune"] = os.environ.get("VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE", "1") == "1"
+        patches["coordinate_descent_tuning"] = os.environ.get(
+            "VLLM_ENABLE_INDUCTOR_COORDINATE_DESCENT_TUNING", "1") == "1"
+        kwargs["dynamic_shapes"] = "from_example_inputs"
+        kwargs["fake_mode"] = fake_mode
     if mega:
         kwargs["aot"] = True
     path = _fresh_cache()
@@ -131,11 +172,12 @@ def _compile_piece(piece, mega):
 
 
 def piece_keys(module, args, split_targets, *, mode="mega", tuple_return=True, dynamic=(),
-               fullgraph=True):
+               fullgraph=True, size=None):
     """{(graph index, submod name): {"aot_key": [...], "inductor_key": [...]}} as vLLM files them.
 
     ``fullgraph=False`` (with mode "no-aot") compiles each graph of a model with graph
     breaks the same way; vLLM itself compiles with fullgraph=True and would refuse it.
+    ``size`` compiles vLLM's single-size entry for that many tokens instead of the range.
     """
     aot, mega = MODES[mode]
     found = {}
@@ -159,7 +201,7 @@ def piece_keys(module, args, split_targets, *, mode="mega", tuple_return=True, d
                 out = gm.graph.output_node().args[0]
                 value = torch.fx.map_arg(out, lambda n: n.meta["example_value"])
                 if target in to_compile:
-                    found[(index, target)] = _compile_piece(self.fetch_attr(target), mega)
+                    found[(index, target)] = _compile_piece(self.fetch_attr(target), mega, size)
                 return value
 
         fakes = [n.meta["example_value"] for n in graph.graph.find_nodes(op="placeholder")]
@@ -173,9 +215,13 @@ def piece_keys(module, args, split_targets, *, mode="mega", tuple_return=True, d
         torch._dynamo.mark_dynamic(args[arg], dim)
     module.eval()
     try:
+        aot_flag = (torch._dynamo.config.patch(enable_aot_compile=True)
+                    if aot and hasattr(torch._dynamo.config, "enable_aot_compile")
+                    else contextlib.nullcontext())
         with torch.inference_mode():
-            compiled = torch.compile(module.forward, fullgraph=fullgraph, dynamic=False,
-                                     backend=backend)
+            with aot_flag:  # vllm/compilation/wrapper.py
+                compiled = torch.compile(module.forward, fullgraph=fullgraph, dynamic=False,
+                                         backend=backend)
             if aot:
                 try:
                     compiled.aot_compile((tuple(args), {}))

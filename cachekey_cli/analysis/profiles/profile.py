@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cachekey_cli.results import ProfileInfo
 
-__all__ = ["Profile", "ProfileInfo"]
+__all__ = ["CaptureStyle", "Profile", "ProfileInfo"]
+
+
+@dataclass(frozen=True)
+class CaptureStyle:
+    """How the client hands the model to Dynamo: ``torch.compile``'s arguments, and whether
+    the graph is captured by ``aot_compile`` (which compiles without running the model)."""
+
+    fullgraph: bool = False
+    dynamic: bool | None = None
+    aot_compile: bool = False
 
 
 class Profile:
@@ -15,6 +26,9 @@ class Profile:
 
     name = ""
     splits = True  # split each Dynamo graph at the splitting ops (vLLM), or keep it whole
+
+    def capture_style(self) -> CaptureStyle:
+        return CaptureStyle()
 
     def range_setting(self, devices: Sequence[str], context: Any) -> Any:
         """The KeySetting of the general-shape compile of one unit."""

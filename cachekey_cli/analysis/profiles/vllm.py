@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from cachekey_cli.analysis.profiles.profile import Profile, flat_settings
+from cachekey_cli.analysis.profiles.profile import CaptureStyle, Profile, flat_settings
 from cachekey_cli.analysis.profiles.vllm_mode import CacheMode, read_mode, single_size_tuning
 from cachekey_cli.results import ProfileInfo
 
@@ -59,6 +59,16 @@ class VllmProfile(Profile):
 
         self.release = torchapi.torch_release()
         self.mode: CacheMode = read_mode(self.release)
+
+    def capture_style(self) -> CaptureStyle:
+        """``torch.compile(forward, fullgraph=True, dynamic=False)`` (``compilation/wrapper.py``),
+        captured through ``aot_compile`` in the AOT-compile modes (``decorators.py``).
+
+        The capture path matters beyond the graph: ``aot_compile`` leaves Dynamo's
+        ShapeEnv in another state, and with symbolic sizes that shifts the node names
+        in later pieces' post-grad graphs, so their FX keys.
+        """
+        return CaptureStyle(fullgraph=True, dynamic=False, aot_compile=self.mode.aot_compile)
 
     def _functorch(self) -> dict[str, Any]:
         from cachekey_cli import torchapi
