@@ -74,8 +74,12 @@ def capture(
     inference: bool = True,
     on_graph: OnGraph | None = None,
     dynamic: Callable[[], None] | None = None,
+    traced_files: set[str] | None = None,
 ) -> list[Captured]:
-    """Run the model once under Dynamo; ``dynamic()`` marks dynamic dims just before."""
+    """Run the model once under Dynamo; ``dynamic()`` marks dynamic dims just before.
+
+    ``traced_files`` (if given) receives the files Dynamo traced, as vLLM collects them.
+    """
     graphs: list[Captured] = []
 
     def backend(gm: torch.fx.GraphModule, example_inputs: list[Any]) -> Callable[..., Any]:
@@ -97,7 +101,12 @@ def capture(
         if dynamic is not None:
             dynamic()
         compiled = torch.compile(module, backend=backend, fullgraph=False)
-        with mode, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
+        traced = (
+            torchapi.collect_traced_files(module, traced_files)
+            if traced_files is not None
+            else contextlib.nullcontext()
+        )
+        with mode, traced, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
             compiled(*model.args, **model.kwargs)
     except CachekeyError:
         raise

@@ -93,6 +93,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
             split,
             split_ops,
         )
+        from cachekey_cli.analysis.traced import traced_files
 
     profile = profiles.get(options.profile)
     overrides = parse_overrides(options)
@@ -111,12 +112,15 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         profile, ops, impl, overrides, options.compile_sizes, keyer, progress
     )
 
+    traced: set[str] = set()  # the files Dynamo traced (vLLM's code factor hashes them)
+
     def trace() -> list[Any]:
         return capture.capture(
             model,
             inference=options.inference,
             on_graph=work.on_graph,
             dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
+            traced_files=traced,
         )
 
     with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
@@ -207,6 +211,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         timings=timings,
         mode="inference" if options.inference else "training",
         profile=profile.info(devices, options.compile_sizes),
+        traced_files=traced_files(traced),
     )
     return Run(analysis, work.raw, overrides)
 
