@@ -74,7 +74,7 @@ def parse(data: bytes, path: str) -> Factors:
     env = doc["env"]
     if not isinstance(env, dict):
         _bad(path, f"has 'env' as a JSON {_json_type(env)}, not an object")
-    hashes = {}
+    hashes: dict[str, str] = {}
     for key in REQUIRED[1:]:
         value = doc[key]
         if not isinstance(value, str) or not value:
@@ -85,9 +85,10 @@ def parse(data: bytes, path: str) -> Factors:
     if not raw:
         return Factors(
             path=path, layout="0.33", env=env, env_hash=env_hash,
+            config_hash=hashes["config_hash"], code_hash=hashes["code_hash"],
+            compiler_hash=hashes["compiler_hash"],
             folder_hash=folder_hash_033(env_hash, hashes["config_hash"], hashes["code_hash"],
                                         hashes["compiler_hash"]),
-            **hashes,
         )
     if len(raw) != len(RAW):
         absent = [k for k in RAW if k not in doc]
@@ -100,8 +101,9 @@ def parse(data: bytes, path: str) -> Factors:
                   "compiler": compiler}
     return Factors(
         path=path, layout="raw", env=env, env_hash=env_hash,
-        folder_hash=hash_factors(everything)[:10], config=config, compiler=compiler,
-        code=code, **hashes,
+        config_hash=hashes["config_hash"], code_hash=hashes["code_hash"],
+        compiler_hash=hashes["compiler_hash"],
+        folder_hash=hash_factors(everything)[:10], config=config, compiler=compiler, code=code,
     )
 
 

@@ -24,6 +24,10 @@ from cachekey_cli.vllm_cache.records import AotModel, Deployment, PrefixFolder
 RANK = re.compile(r"^rank_\d+_\d+$")
 COMPILE_CACHE = "torch_compile_cache"
 AOT_FOLDER = "torch_aot_compile"
+AOT_HINT = (
+    "AOT-compiled models (which record the traced sources) are under "
+    "torch_compile_cache/torch_aot_compile: pass the cache root to read them too"
+)
 NOT_A_CACHE = (
     "pass a VLLM_CACHE_ROOT, its torch_compile_cache, a folder inside it, "
     "or a cache_key_factors.json"
@@ -34,15 +38,15 @@ def read(path: str) -> Deployment:
     """Read everything vLLM filed under ``path``; InputError (exit 3) when it is no cache."""
     info = stat_path(path, "path")
     if not stat.S_ISDIR(info.st_mode):
-        return Deployment(path, "factors file", (_prefix(os.path.dirname(path) or ".",
-                                                         factors.read(path), only_factors=True),))
+        folder = _prefix(os.path.dirname(path) or ".", factors.read(path), only_factors=True)
+        return Deployment(path, "factors file", (folder,), (), (AOT_HINT,))
     entries = list_dir(path, "folder")
     if not entries:
         raise InputError(f"folder {path} is empty", NOT_A_CACHE)
     names = {e.name for e in entries}
     base = os.path.basename(os.path.normpath(os.path.abspath(path)))
     if factors.FILE_NAME in names:
-        return Deployment(path, "prefix folder", (_read_prefix(path),))
+        return Deployment(path, "prefix folder", (_read_prefix(path),), (), (AOT_HINT,))
     if COMPILE_CACHE in names and is_dir(next(e for e in entries if e.name == COMPILE_CACHE)):
         return _compile_cache(os.path.join(path, COMPILE_CACHE), path, "cache root")
     if base == COMPILE_CACHE or AOT_FOLDER in names:
@@ -56,13 +60,14 @@ def read(path: str) -> Deployment:
 
 
 def _found(path: str, kind: str, folders: list[PrefixFolder],
-           models: tuple[AotModel, ...] = ()) -> Deployment:
+           models: tuple[AotModel, ...] | None = None) -> Deployment:
     if not folders:
         raise InputError(
             f"{kind} {path} holds no {factors.FILE_NAME}",
             "vLLM writes it when it compiles; pass a folder from a finished run",
         )
-    return Deployment(path, kind, tuple(folders), models)
+    notes = () if models is not None else (AOT_HINT,)
+    return Deployment(path, kind, tuple(folders), models or (), notes)
 
 
 def _compile_cache(path: str, given: str, kind: str) -> Deployment:
