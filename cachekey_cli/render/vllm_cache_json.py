@@ -39,7 +39,7 @@ def _checks(checks: tuple[CodeCheck, ...]) -> list[dict[str, Any]]:
 
 def deployment(d: Deployment) -> dict[str, Any]:
     return {
-        "path": d.path, "kind": d.kind,
+        "path": d.path, "path_kind": d.kind,
         "folders": [_folder(f) for f in d.folders],
         "aot_models": [asdict(m) for m in d.aot_models],
         "notes": list(d.notes),
@@ -73,7 +73,8 @@ def render_diff(r: VllmCacheDiff, *, checks: tuple[tuple[CodeCheck, ...], ...] =
                 **_: Any) -> str:
     doc = {
         "schema_version": SCHEMA_VERSION, "kind": "cachekey-vllm-cache-diff", "tool": dict(TOOL),
-        "a": {"path": r.a.path, "kind": r.a.kind}, "b": {"path": r.b.path, "kind": r.b.kind},
+        "a": {"path": r.a.path, "path_kind": r.a.kind},
+        "b": {"path": r.b.path, "path_kind": r.b.kind},
         "differs": r.differs, "exit_code": int(r.exit_code),
         "folders": [folder_diff(f) for f in r.folders],
         "only_in_a": [_folder(f) for f in r.only_a], "only_in_b": [_folder(f) for f in r.only_b],
