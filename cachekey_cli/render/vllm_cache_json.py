@@ -22,6 +22,7 @@ def _folder(f: PrefixFolder) -> dict[str, Any]:
         "factors": {
             "path": facts.path, "layout": facts.layout, "folder_hash": facts.folder_hash,
             "env_hash": facts.env_hash, "env_variables": len(facts.env),
+            "env": dict(sorted(facts.env.items())),
             "config_hash": facts.config_hash, "compiler_hash": facts.compiler_hash,
             "code_hash": facts.code_hash,
             "code": None if facts.code is None else [asdict(e) for e in facts.code],
@@ -87,6 +88,7 @@ def render_diff(r: VllmCacheDiff, *, checks: tuple[tuple[CodeCheck, ...], ...] =
         "aot_only_in_a": [m.hash for m in r.aot_only_a],
         "aot_only_in_b": [m.hash for m in r.aot_only_b],
         "pitfalls": [asdict(p) for p in r.pitfalls],
+        "warm_start": asdict(r.warm_start) if r.warm_start is not None else None,
         "code_checks": {side: _checks(c) for side, c in zip("ab", checks, strict=False)},
     }
     return json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n"

@@ -162,20 +162,17 @@ def aot_diff_lines(d: AotDiff, sources_shown: bool = False) -> list[str]:
 
 
 def diff_verdict(r: VllmCacheDiff) -> str:
-    if not r.differs:
-        n = len(r.folders)
-        return (f"Nothing differs: {n} folder pair{'s' if n != 1 else ''} with the same name "
-                "and factors; a deployment of B reuses A's cache.")
-    moved = sum(1 for f in r.folders if f.folder_differs)
+    """The folder counts, then the core's prediction of B's warm start."""
     parts = []
+    moved, n = sum(1 for f in r.folders if f.folder_differs), len(r.folders)
     if moved:
-        parts.append(f"{moved} of {len(r.folders)} folder pairs have different names: B "
-                     "compiles from scratch")
+        parts.append(f"{moved} of {n} hash folder{'s' if n != 1 else ''} "
+                     f"{'differs' if moved == 1 else 'differ'} in name.")
     if r.only_a or r.only_b:
-        parts.append(f"{len(r.only_a)} folders only in A, {len(r.only_b)} only in B")
-    if not parts:
-        parts.append("the folders keep their names, but what they hold differs")
-    return "The caches differ: " + "; ".join(parts) + "."
+        parts.append(f"{len(r.only_a)} folders only in A, {len(r.only_b)} only in B.")
+    if r.warm_start is not None:
+        parts.append(r.warm_start.text)
+    return " ".join(parts)
 
 
 def code_check_lines(c: CodeCheck) -> list[str]:
@@ -184,9 +181,9 @@ def code_check_lines(c: CodeCheck) -> list[str]:
     else:
         head = f"code hash differs: current {short(c.code_hash)}, cache {short(c.cache_code_hash)}"
     out = [head]
-    if not c.evidence:
-        out.append("the cache records only the hash (no AOT-compiled model or raw code factor "
-                   "here): the traced files below are not the ones hashed")
+    if not c.evidence and not c.matches:
+        out.append("these traced files are not the ones hashed; the cache records only the "
+                   "hash (no AOT-compiled model or raw code factor here) to say which differ")
     for f in c.files:
         where = f" (cache: {f.cache_name})" if f.cache_name and f.cache_name != f.path else ""
         out.append(f"    {f.status:<13} {f.path}{where}")

@@ -5,6 +5,7 @@ Torch-free except ``model_factor`` (``--model``). A module per stage:
 ``factors`` (``cache_key_factors.json``), ``artifacts`` (index and artifact
 headers), ``aot_model`` (the AOT-compiled model, read inertly), ``compare``
 (pair and diff two deployments), ``pitfalls`` (plain-words causes and fixes),
+``warm_start`` (what B does with A's cache),
 ``code_factor`` (vLLM's code hash) and ``code_check`` (current code vs a folder).
 """
 
@@ -23,9 +24,12 @@ def read(path: str) -> Deployment:
 
 def diff(a: Deployment, b: Deployment) -> VllmCacheDiff:
     """Pair the two deployments' folders, name what differs and the pitfalls behind it."""
-    from cachekey_cli.vllm_cache import compare, pitfalls
+    from dataclasses import replace
 
-    return pitfalls.find(compare.compare(a, b))
+    from cachekey_cli.vllm_cache import compare, pitfalls, warm_start
+
+    result = pitfalls.find(compare.compare(a, b))
+    return replace(result, warm_start=warm_start.predict(result))
 
 
 __all__ = ["Deployment", "VllmCacheDiff", "diff", "read"]

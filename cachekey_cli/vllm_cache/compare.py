@@ -95,7 +95,7 @@ class VllmCacheDiff:
     aot_only_a: tuple[AotModel, ...]
     aot_only_b: tuple[AotModel, ...]
     pitfalls: tuple[Any, ...] = ()  # pitfalls.Pitfall, filled in by pitfalls.find
-    code_checks: tuple[Any, ...] = ()  # model_factor.CodeCheck, with --model
+    warm_start: Any = None  # warm_start.WarmStart: what a deployment of B does with A's cache
 
     @property
     def differs(self) -> bool:

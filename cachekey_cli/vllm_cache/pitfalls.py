@@ -35,6 +35,13 @@ MODE_VARS = frozenset({
 })
 
 
+GENERIC_COMPILER = (
+    "the compiler hash covers torch's version and source key, triton, the CUDA/ROCm toolkit "
+    "and GPU, and the Inductor and functorch config; any of them moving (most often a torch or "
+    "triton upgrade) gives a new folder"
+)
+
+
 @dataclass(frozen=True)
 class Pitfall:
     kind: str  # path-env | per-engine-env | cache-mode | code-paths | compiler
@@ -62,13 +69,22 @@ def find(diff: VllmCacheDiff) -> VllmCacheDiff:
                     "code-paths", "the code hash covers absolute paths",
                     f"{evidence}, yet the code hash differs: vLLM 0.33.0 hashes the absolute "
                     "path of every traced file (yours and torch's own, e.g. "
-                    "torch/nn/modules/linear.py), so a checkout or venv at another path misses",
+                    "torch/nn/modules/linear.py), so a checkout or venv at another path gets "
+                    "another hash folder. With the default mega AOT artifact a warm start still "
+                    "loads the AOT-compiled model (its sources are checked by content); with "
+                    "VLLM_USE_MEGA_AOT_ARTIFACT=0 or VLLM_USE_AOT_COMPILE=0 the pieces compile "
+                    "again",
                     "build the cache and serve from the same absolute paths (same venv "
-                    "location, same WORKDIR/checkout path), or bake the cache in the image "
-                    "that serves",
+                    "location, same WORKDIR/checkout path), or keep the default mega mode",
                 )
         if folder.factor("compiler") is not None and "compiler" not in found:
             found["compiler"] = _compiler(diff, folder.torch_keys)
+    mode, compiler = found.get("cache-mode"), found.get("compiler")
+    if mode and compiler and compiler.detail == GENERIC_COMPILER:
+        # the mode switch is the visible cause: say so once, under the mode pitfall
+        found["cache-mode"] = replace(mode, detail=f"{mode.detail}; here the compiler hash "
+                                      "moved with it, and no torch or triton change is recorded")
+        del found["compiler"]
     return replace(diff, pitfalls=tuple(found.values()))
 
 
@@ -131,9 +147,7 @@ def _compiler(diff: VllmCacheDiff, torch_keys: tuple[str, str] | None) -> Pitfal
         detail = (f"the artifacts were built by different torch builds (torch key "
                   f"{torch_keys[0][:12]} → {torch_keys[1][:12]}): a torch upgrade or rebuild")
     else:
-        detail = ("the compiler hash covers torch's version and source key, triton, the "
-                  "CUDA/ROCm toolkit and GPU, and the Inductor and functorch config; any of "
-                  "them moving (most often a torch or triton upgrade) gives a new folder")
+        detail = GENERIC_COMPILER
     return Pitfall(
         "compiler", "the compiler factor moved",
         detail,
