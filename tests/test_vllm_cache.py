@@ -24,7 +24,7 @@ from tests.conftest import FIXTURES, ROOT
 CACHES = FIXTURES / "vllm_cache"
 GOLDEN = Path(__file__).parent / "golden" / "vllm_cache"
 REGEN = os.environ.get("CACHEKEY_REGEN_GOLDEN") == "1"
-DEPLOYMENTS = ("deploy-a", "deploy-a-again", "deploy-b", "artifacts-a")
+DEPLOYMENTS = ("deploy-a", "deploy-a-again", "deploy-b", "artifacts-a", "deploy-a-moved")
 
 
 def summary(name: str) -> dict:
@@ -174,6 +174,7 @@ def test_cli_exit_codes_and_formats(capsys):
 @pytest.mark.parametrize("args,golden", [
     (["diff", "deploy-a", "deploy-b"], "diff_a_b.txt"),
     (["diff", "deploy-a", "deploy-a-again"], "diff_a_a.txt"),
+    (["diff", "deploy-a", "deploy-a-moved"], "diff_a_moved.txt"),
     (["inspect", "artifacts-a"], "inspect_artifacts.txt"),
     (["diff", "deploy-a", "deploy-b", "--format", "markdown"], "diff_a_b.md"),
 ])

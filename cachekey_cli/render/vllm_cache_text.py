@@ -114,7 +114,10 @@ def folder_diff_lines(f: FolderDiff) -> list[str]:
         if c.factor == "config" and not c.details:
             out.append("    vLLM 0.33.0 writes only its hash: the model, dtype, scheduler, "
                        "parallel or compilation config differs")
-        if c.factor == "code" and not c.details:
+        if c.factor == "code" and not c.details and c.evidence:
+            out.append(f"    every traced file has the same content ({c.evidence}): only "
+                       "their absolute paths differ")
+        elif c.factor == "code" and not c.details:
             out.append("    which traced file: pass both cache roots (their AOT-compiled "
                        "models record the sources), or --model")
     if f.torch_keys:

@@ -43,6 +43,7 @@ class FactorChange:
     before: str  # the hash vLLM wrote
     after: str
     details: tuple[Change, ...] = ()  # raw config keys, traced files or modules
+    evidence: str = ""  # code: "raw code factor", "AOT-compiled models" or "" (hash only)
 
 
 @dataclass(frozen=True)
@@ -166,8 +167,8 @@ def _folder(a: PrefixFolder, b: PrefixFolder, aot: tuple[AotDiff, ...]) -> Folde
         details = _dict_changes(*raw) if all(isinstance(x, dict) for x in raw) else ()
         factors.append(FactorChange("compiler", fa.compiler_hash, fb.compiler_hash, details))
     if fa.code_hash != fb.code_hash:
-        factors.append(FactorChange("code", fa.code_hash, fb.code_hash, _code_changes(fa, fb, a,
-                                                                                   aot)))
+        details, evidence = _code_changes(fa, fb, a, aot)
+        factors.append(FactorChange("code", fa.code_hash, fb.code_hash, details, evidence))
     keys_a = {x.torch_key for x in a.artifacts if x.torch_key}
     keys_b = {x.torch_key for x in b.artifacts if x.torch_key}
     torch_keys = None
@@ -177,15 +178,17 @@ def _folder(a: PrefixFolder, b: PrefixFolder, aot: tuple[AotDiff, ...]) -> Folde
 
 
 def _code_changes(fa: Factors, fb: Factors, a: PrefixFolder,
-                  aot: tuple[AotDiff, ...]) -> tuple[Change, ...]:
+                  aot: tuple[AotDiff, ...]) -> tuple[tuple[Change, ...], str]:
     """Which traced files moved the code hash: raw code factors, else the AOT models' sources."""
     if fa.code is not None and fb.code is not None:
         left = {e.path: e.hash for e in fa.code}
         right = {e.path: e.hash for e in fb.code}
         return tuple(Change(p, left.get(p), right.get(p)) for p in sorted(set(left) | set(right))
-                     if left.get(p, "-") != right.get(p, "-"))
-    same_rank = [d for d in aot if d.a.rank == a.rank]
-    return same_rank[0].sources if len(same_rank) == 1 else ()
+                     if left.get(p, "-") != right.get(p, "-")), "raw code factor"
+    same_rank = [d for d in aot if d.a.rank == a.rank and d.a.sources and d.b.sources]
+    if len(same_rank) == 1:
+        return same_rank[0].sources, "AOT-compiled models"
+    return (), ""
 
 
 def _dict_changes(a: Any, b: Any) -> tuple[Change, ...]:
