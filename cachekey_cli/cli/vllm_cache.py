@@ -15,11 +15,6 @@ from cachekey_cli.cli.group import stdout_is_tty as _tty
 from cachekey_cli.errors import ExitCode
 from cachekey_cli.render import VLLM_CACHE_FORMATS
 
-PATH_HELP = (
-    "PATH is a VLLM_CACHE_ROOT, its torch_compile_cache, a hash, rank_<r>_<dp> or prefix "
-    "folder, or a cache_key_factors.json."
-)
-
 
 def register(group: click.Group) -> None:
     group.add_command(vllm_cache)
