@@ -117,6 +117,14 @@ class ProfileInfo:
 
 
 @dataclass(frozen=True)
+class TracedFile:
+    """A file Dynamo traced (as vLLM's decorator collects them) and the sha256 of its bytes."""
+
+    path: str  # absolute, as Dynamo saw it; "<string>" for exec'd code
+    sha256: str | None  # None when the file could not be read
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything the pipeline computed for one model."""
 
@@ -130,6 +138,7 @@ class Analysis:
     timings: Mapping[str, float] = field(default_factory=dict)
     mode: str = "inference"  # "inference" (torch.inference_mode) or "training" (grad enabled)
     profile: ProfileInfo | None = None
+    traced_files: tuple[TracedFile, ...] = ()  # sorted by path
 
 
 @dataclass(frozen=True)

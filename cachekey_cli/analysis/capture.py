@@ -79,11 +79,13 @@ def capture(
     on_graph: OnGraph | None = None,
     dynamic: Callable[[], None] | None = None,
     style: Any = None,
+    traced_files: set[str] | None = None,
 ) -> list[Captured]:
     """Run the model once under Dynamo; ``dynamic()`` marks dynamic dims just before.
 
     ``style`` (a profiles.CaptureStyle) says how the client calls ``torch.compile``;
     with ``aot_compile`` the graph is captured without running the model at all.
+    ``traced_files`` (if given) receives the files Dynamo traced, as vLLM collects them.
     """
     graphs: list[Captured] = []
 
@@ -112,7 +114,12 @@ def capture(
             target, backend, fullgraph=fullgraph, dynamic=style.dynamic if style else None,
             aot=aot,
         )
-        with mode, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
+        traced = (
+            torchapi.collect_traced_files(module, traced_files)
+            if traced_files is not None
+            else contextlib.nullcontext()
+        )
+        with mode, traced, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
             if aot:
                 torchapi.run_aot_compile(compiled, model.args, model.kwargs)
             else:

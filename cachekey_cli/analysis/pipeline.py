@@ -94,6 +94,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
             split,
             split_ops,
         )
+        from cachekey_cli.analysis.traced import traced_files
 
     profile = profiles.get(options.profile)
     overrides = parse_overrides(options)
@@ -113,6 +114,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
     )
 
     style = [profile.capture_style()]
+    traced: set[str] = set()  # the files Dynamo traced (vLLM's code factor hashes them)
 
     def trace() -> list[Any]:
         try:
@@ -122,6 +124,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
                 on_graph=work.on_graph,
                 dynamic=lambda: dynamic_dims.mark(dims, model.args, model.kwargs),
                 style=style[0],
+                traced_files=traced,
             )
         except capture.GraphBreak:
             # vLLM compiles with fullgraph=True and would stop here; key each graph anyway
@@ -216,6 +219,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         timings=timings,
         mode="inference" if options.inference else "training",
         profile=profile.info(devices, options.compile_sizes),
+        traced_files=traced_files(traced),
     )
     return Run(analysis, work.raw, overrides)
 

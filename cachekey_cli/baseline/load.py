@@ -186,6 +186,7 @@ def from_dict(doc: Any, label: str) -> Snapshot:
     profile = doc.get("profile") or {}  # optional: snapshots before profiles have none
     if not isinstance(profile, dict) or not isinstance(profile.get("name", ""), str):
         _fail(".profile", "must be an object with a string name")
+    traced = _traced(doc.get("traced_files", []))
     return Snapshot(
         label=label,
         schema_version=version,
@@ -199,7 +200,22 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         pieces=pieces,
         meta=meta if isinstance(meta, dict) else {},
         profile=profile,
+        traced_files=traced,
     )
+
+
+def _traced(value: Any) -> tuple[tuple[str, str | None], ...]:
+    """``traced_files`` (optional: snapshots before it have none)."""
+    if not isinstance(value, list):
+        _fail(".traced_files", "must be a list")
+    out = []
+    for i, item in enumerate(value):
+        where = f".traced_files[{i}]"
+        if not isinstance(item, dict):
+            _fail(where, "must be an object")
+        out.append((_typed(item, "file", where, str),
+                    _typed(item, "sha256", where, str, optional=True)))
+    return tuple(out)
 
 
 def _unique(doc: dict[str, Any]) -> dict[str, dict[str, int]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -67,6 +68,8 @@ class Snapshot:
     pieces: tuple[SnapPiece, ...]
     meta: Mapping[str, Any] = field(default_factory=dict)
     profile: Mapping[str, Any] = field(default_factory=dict)  # empty: predates profiles
+    # (stable file name, sha256 or None) of each file Dynamo traced; () in older snapshots
+    traced_files: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def model_id(self) -> str:
@@ -116,7 +119,28 @@ def build(analysis: Analysis, variant: str = DEFAULT_VARIANT) -> dict[str, Any]:
         "shared_components": shared,
         "subgraphs": subgraphs,
         "component_values": dict(sorted(values.items())),
+        "traced_files": traced_files(analysis),
     }
+
+
+def traced_files(analysis: Analysis) -> list[dict[str, str | None]]:
+    """The traced files under names that survive a move: relative to the model's folder or
+    to the ``sys.path`` entry holding them (e.g. ``torch/nn/modules/linear.py``)."""
+    source = analysis.model.source
+    target = source.rpartition(":")[0] if ":" in source and not os.path.exists(source) else source
+    roots = [os.path.dirname(os.path.abspath(target))] if os.path.isfile(target) else []
+    roots += sorted({os.path.abspath(p) for p in sys.path if p}, key=len, reverse=True)
+    out: dict[str, str | None] = {}
+    for t in analysis.traced_files:
+        out.setdefault(stable_name(t.path, roots), t.sha256)
+    return [{"file": name, "sha256": digest} for name, digest in sorted(out.items())]
+
+
+def stable_name(path: str, roots: list[str]) -> str:
+    for root in roots:
+        if path.startswith(root.rstrip(os.sep) + os.sep):
+            return os.path.relpath(path, root).replace(os.sep, "/")
+    return path
 
 
 def unique_keys(pieces: tuple[Piece, ...]) -> dict[str, dict[str, int]]:
@@ -201,6 +225,8 @@ def meta(analysis: Analysis, argv: list[str] | None = None) -> dict[str, Any]:
         "model_path": os.path.abspath(target) if os.path.exists(target) else None,
         "argv": list(argv or []),
         "timings": dict(analysis.timings),
+        # vLLM 0.33.0's code factor hashes these absolute paths: volatile, so kept here
+        "traced_paths": [t.path for t in analysis.traced_files],
     }
 
 

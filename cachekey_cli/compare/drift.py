@@ -358,4 +358,21 @@ def _context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
         b_n = new.unique_keys[new.variant][kind]
         if a_n != b_n:
             out.append(f"unique {kind} values ({new.variant}): {a_n} → {b_n}")
+    return tuple(out) + traced_file_changes(old, new)
+
+
+def traced_file_changes(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
+    """Which traced file changed (each moves vLLM's cache folder through its code factor)."""
+    if not old.traced_files or not new.traced_files:
+        return ()
+    a, b = dict(old.traced_files), dict(new.traced_files)
+    out = []
+    for name in sorted(set(a) | set(b)):
+        if name not in b:
+            out.append(f"traced file {name}: no longer traced")
+        elif name not in a:
+            out.append(f"traced file {name}: newly traced")
+        elif a[name] != b[name]:
+            before, after = (h[:8] if h else "unreadable" for h in (a[name], b[name]))
+            out.append(f"traced file {name}: content changed (sha256 {before} → {after})")
     return tuple(out)

@@ -14,4 +14,12 @@ def diff_renderers() -> dict[str, Renderer]:
 
 
 DIFF_FORMATS = ("rich", "json", "markdown")
+VLLM_CACHE_FORMATS = ("rich", "json", "markdown")
 
+
+def vllm_cache_renderers(command: str) -> dict[str, Renderer]:
+    """``inspect`` or ``diff`` renderers of ``cachekey vllm-cache``, by format."""
+    from cachekey_cli.render import vllm_cache_json, vllm_cache_markdown, vllm_cache_rich
+
+    modules = {"rich": vllm_cache_rich, "json": vllm_cache_json, "markdown": vllm_cache_markdown}
+    return {name: getattr(module, f"render_{command}") for name, module in modules.items()}

@@ -50,6 +50,7 @@ from cachekey_cli.torchapi.shapes import (
     has_symbolic_inputs,
     private_cache_dir,
 )
+from cachekey_cli.torchapi.traced import collect_traced_files
 
 __all__ = [
     "KeySetting",
@@ -62,6 +63,7 @@ __all__ = [
     "lazy_graph_modules",
     "scope",
     "aot_key",
+    "collect_traced_files",
     "compile_for_real",
     "compile_reason",
     "config_patched",
