@@ -6,6 +6,9 @@ This is the one place exit codes are defined; docs/usage.md mirrors it.
 from __future__ import annotations
 
 import enum
+from typing import TypeVar
+
+E = TypeVar("E", bound=BaseException)
 
 
 class ExitCode(enum.IntEnum):
@@ -57,3 +60,13 @@ def exception_line(exc: BaseException) -> str:
     if len(text) > 200:
         text = text[:199] + "…"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def in_chain(exc: BaseException, kind: type[E]) -> E | None:
+    """The first exception of type ``kind`` in ``exc``'s cause/context chain, if any."""
+    cur: BaseException | None = exc
+    while cur is not None:
+        if isinstance(cur, kind):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None

@@ -21,7 +21,13 @@ import torch.fx
 
 from cachekey_cli import torchapi
 from cachekey_cli.analysis.loader import LoadedModel
-from cachekey_cli.errors import CachekeyError, InputError, InternalError, exception_line
+from cachekey_cli.errors import (
+    CachekeyError,
+    InputError,
+    InternalError,
+    exception_line,
+    in_chain,
+)
 
 
 @dataclass(frozen=True)
@@ -130,7 +136,7 @@ def capture(
         graphs.clear()
         if style is not None and style.fullgraph and torchapi.is_graph_break(exc):
             raise GraphBreak(exception_line(exc)) from exc
-        own = _own_error(exc)
+        own = in_chain(exc, CachekeyError)
         if own is not None:
             raise own from exc
         raise _classify_failure(model, exc) from exc
@@ -142,16 +148,6 @@ def capture(
             "the forward must run at least one torch op on tensors",
         )
     return graphs
-
-
-def _own_error(exc: BaseException) -> CachekeyError | None:
-    """One of our errors raised inside the backend, which Dynamo wraps in its own."""
-    cur: BaseException | None = exc
-    while cur is not None:
-        if isinstance(cur, CachekeyError):
-            return cur
-        cur = cur.__cause__ or cur.__context__
-    return None
 
 
 def _classify_failure(model: LoadedModel, exc: Exception) -> Exception:

@@ -18,6 +18,7 @@ import torch
 import torch._functorch.config  # torch._functorch.config.bundled_autograd_cache
 import torch.fx
 
+from cachekey_cli.errors import in_chain
 from cachekey_cli.results import Component, KeyResult
 from cachekey_cli.torchapi.debuglines import (
     aot_debug_lines_enabled,
@@ -162,7 +163,7 @@ def _run_until_fx_key(compile_call: Callable[[], Any], aot_seen: list[Any] | Non
     except _KeyComputed:
         pass
     except Exception as exc:
-        if not _caused_by_key_computed(exc):
+        if in_chain(exc, _KeyComputed) is None:
             reason = refusal_text(f"{type(exc).__name__}: {exc}")
             return KeyResult("inductor_key", None, refusal=reason)
     if not fx_seen:
@@ -250,15 +251,6 @@ def _aot_from_seen(seen: list[Any]) -> KeyResult:
     if not str(key).startswith(AOT_PREFIX):
         return KeyResult("aot_key", None, refusal=NONCE)
     return KeyResult("aot_key", str(key), parse_debug_lines(lines))
-
-
-def _caused_by_key_computed(exc: BaseException) -> bool:
-    cur: BaseException | None = exc
-    while cur is not None:
-        if isinstance(cur, _KeyComputed):
-            return True
-        cur = cur.__cause__ or cur.__context__
-    return False
 
 
 def cache_dir_keys(path: str) -> dict[str, list[str]]:
