@@ -37,6 +37,7 @@ from cachekey_cli.torchapi.graphs import (
     standalone_key_refusal,
 )
 from cachekey_cli.torchapi.keys import (
+    aot_cache_accepts_autocast,
     aot_key,
     cache_dir_keys,
     compile_for_real,
@@ -54,6 +55,7 @@ from cachekey_cli.torchapi.traced import collect_traced_files
 
 __all__ = [
     "KeySetting",
+    "aot_cache_accepts_autocast",
     "cache_dir_keys",
     "compile_for_capture",
     "compile_fx_keys",
