@@ -6,7 +6,8 @@ from disk only (no download is ever attempted). The model is built with
 transformers' ``from_config``, by default on the meta device and then given
 uninitialized CPU storage (``loader.materialize``); its input is a batch of
 one sequence of ``seq_len`` token ids. The head follows the config's
-``architectures``: a ``*ForCausalLM`` class gives the causal-LM model, no
+``architectures``: a causal-LM class (one AutoModelForCausalLM builds, such as
+``LlamaForCausalLM`` or ``GPT2LMHeadModel``) gives the causal-LM model, no
 architectures gives the base model.
 
 transformers is an optional extra (``cachekey-cli[hf]``); it is imported only
@@ -143,6 +144,16 @@ def read_config(source: HfSource) -> Any:
         ) from exc
 
 
+def causal_lm_classes() -> set[str]:
+    """The class names transformers' AutoModelForCausalLM builds (GPT2LMHeadModel among them)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    names: set[str] = set()
+    for value in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values():
+        names.update([value] if isinstance(value, str) else value)
+    return names
+
+
 def architecture(config: Any) -> str | None:
     names = getattr(config, "architectures", None) or []
     return str(names[0]) if names else None
@@ -163,13 +174,13 @@ def build(
     arch = architecture(config)
     if arch is None:
         auto, name = transformers.AutoModel, type(config).__name__.replace("Config", "Model")
-    elif arch.endswith("ForCausalLM"):
+    elif arch in causal_lm_classes():
         auto, name = transformers.AutoModelForCausalLM, arch
     else:
         raise InputError(
-            f"{source.config_path} names architecture {arch}",
-            "cachekey builds causal-LM heads (*ForCausalLM) or, without architectures, the "
-            "base model",
+            f"{source.config_path} names architecture {arch}, not a causal LM",
+            "cachekey builds causal-LM models (e.g. LlamaForCausalLM) or, without "
+            "architectures, the base model",
         )
     length = DEFAULT_SEQ_LEN if seq_len is None else seq_len
     if length < 1:
