@@ -62,29 +62,25 @@ def gate(
     run = session.run(model, options)  # trace before taking the claim
     notes = run.analysis.warnings
     with session.claim(path) as claim:
-        writer = claim.written_by
+        writer = claim.written_by  # a test of this run wrote it: compare, never rewrite
+        result: Any = None
         try:
             old = _read(path)
             if old is not None:
                 api.validate_baseline(old, path, options.model, variant)
-        except InputError:  # unreadable or of another model/variant: rewrite it
-            if writer:
-                raise
-            old = None
-        chosen = variant or (old.variant if old is not None else DEFAULT_VARIANT)
-        result: Any = None
-        if old is not None:
-            try:
+                chosen = variant or old.variant
                 result = api.compare(old, api.snapshot_document(run, chosen), allow)
-            except InputError:  # split at other ops: not comparable, so rewrite
-                if writer:
-                    raise
-            if result is not None and not result.failing:
-                return Outcome(_status(result), result, warnings=notes)
-            if writer:
-                return Outcome("conflict", result, writer, notes)
+        except InputError:  # unreadable, of another model or split: not comparable
+            if not writer:
+                old = None
+            result = None
+        if result is not None and not result.failing:
+            return Outcome(_status(result), result, warnings=notes)
+        if writer:
+            return Outcome("conflict", result, writer, notes)
         from cachekey_cli.baseline.output import write_atomic
 
+        chosen = variant or (old.variant if old is not None else DEFAULT_VARIANT)
         write_atomic(path, api.baseline_text(run, chosen, ["pytest", nodeid]))
         claim.mark(nodeid)
         return Outcome("written", result, warnings=notes)

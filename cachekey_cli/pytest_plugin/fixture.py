@@ -70,13 +70,15 @@ class Cachekey:
         if outcome.status == "written":
             self._node.user_properties.append((WRITTEN, shown))
             return None
-        text = api.report(outcome.result, "rich", width=self._width(), color=False)
         if outcome.status == "conflict":
+            what = "other keys" if outcome.result is not None else "another model or split"
+            text = self._text(outcome.result)
             pytest.fail(
-                f"cachekey: {shown} was written in this run by {outcome.writer}, with other "
-                f"keys — give each model its own baseline\n\n{text}",
+                f"cachekey: {shown} was written in this run by {outcome.writer}, with {what} — "
+                f"give each model its own baseline" + (f"\n\n{text}" if text else ""),
                 pytrace=False,
             )
+        text = self._text(outcome.result)
         if outcome.status == "drift":
             cats = ", ".join(outcome.result.categories)
             pytest.fail(
@@ -99,6 +101,14 @@ class Cachekey:
 
         run = self._session.run(model, api.make_options(model, **options))
         return compare.diff(run.analysis)
+
+    def _text(self, result: Any) -> str:
+        """The report `cachekey check` prints for this result (none without a result)."""
+        from cachekey_cli import api
+
+        if result is None:
+            return ""
+        return api.report(result, "rich", width=self._width(), color=False)
 
     def _width(self) -> int:
         if self._session.width:
