@@ -193,7 +193,8 @@ def check(
 
 
 def report(result: Any, format: str = "rich", *, width: int = 100, color: bool = False) -> str:
-    """A DiffResult or CheckResult rendered as the CLI prints it (rich, json, markdown...)."""
+    """A CheckResult rendered as `cachekey check` prints it, or a DiffResult as `cachekey diff`
+    does, without the dedup section ``diff`` appends (format: rich, json, markdown...)."""
     from cachekey_cli.compare.drift import CheckResult
     from cachekey_cli.render import diff_renderers
     from cachekey_cli.render.check_formats import check_renderers
