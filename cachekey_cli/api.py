@@ -81,10 +81,10 @@ def run(model: Model, opts: Options, progress: Progress | None = None) -> Run:
     """The pipeline on ``model``: a spec is loaded by the loader, a tuple taken as built."""
     from cachekey_cli.analysis import loader, pipeline
 
-    loaded = None
     if isinstance(model, tuple):
         loaded = loader.from_object(model, opts.model, init=opts.init)
-    return pipeline.run(opts, progress or _silent, loaded=loaded)
+        return pipeline.run(opts, progress or _silent, loaded=loaded)
+    return pipeline.run(opts, progress or _silent)
 
 
 def snapshot_document(analysis_run: Run, variant: str) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def load(text: str, init: str = "auto", seq_len: int | None = None) -> LoadedMod
     input length of ``hf:`` models, and an error for any other.
     """
     if init not in INIT_MODES:
-        raise ValueError(f"unknown init mode {init!r}; one of {', '.join(INIT_MODES)}")
+        raise InputError(f"unknown init mode {init!r}", f"use one of {', '.join(INIT_MODES)}")
     with contextlib.redirect_stdout(sys.stderr):
         if hf_models.is_hf(text):
             return _load_hf(text, "meta" if init == "auto" else init, seq_len)
