@@ -60,10 +60,11 @@ def timed(cmd: list[str], cwd: Path, label: str) -> dict[str, Any]:
     code = os.waitstatus_to_exitcode(status)
     # wait4's rusage covers the process and the descendants it waited for (xdist workers)
     cpu = usage.ru_utime + usage.ru_stime
-    print(f"  {label:<34} {wall:7.2f} s wall  {cpu:7.2f} s cpu  rc={code}",
-          file=sys.stderr, flush=True)
+    print(f"  {label:<34} {wall:7.2f} s wall  {cpu:7.2f} s cpu  rc={code}  "
+          f"load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
     return {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "exit_code": code,
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1), "_output": text}
+            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+            "load_avg_1m_after": round(os.getloadavg()[0], 2), "_output": text}
 
 
 def _env() -> dict[str, str]:
