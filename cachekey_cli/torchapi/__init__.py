@@ -11,6 +11,7 @@ managers, never globally.
 from __future__ import annotations
 
 from cachekey_cli.torchapi.config import (
+    aot_cache_accepts_autocast,
     config_patched,
     functorch_normalize_inputs_default,
     inductor_config_value,
@@ -37,7 +38,6 @@ from cachekey_cli.torchapi.graphs import (
     standalone_key_refusal,
 )
 from cachekey_cli.torchapi.keys import (
-    aot_cache_accepts_autocast,
     aot_key,
     cache_dir_keys,
     compile_for_real,

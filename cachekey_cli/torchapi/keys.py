@@ -279,22 +279,3 @@ def compile_for_real(
     with private_cache_dir() as path, scope(setting):
         torch._inductor.standalone_compile(gm, list(inputs), **standalone_kwargs(setting))
         return cache_dir_keys(path)
-
-
-def aot_cache_accepts_autocast() -> bool:
-    """Whether AOTAutograd's cache takes a graph that enters autocast, asked of torch itself.
-
-    Torch 2.13 bypasses the cache for such a graph (no AOT key); 2.14 lists
-    ``_enter_autocast``/``_exit_autocast`` as safe. Probed with torch's own node
-    check on a one-node graph, not read from the version.
-    """
-    from torch._functorch._aot_autograd import autograd_cache
-    from torch.amp import autocast_mode
-
-    graph = torch.fx.Graph()
-    node = graph.call_function(autocast_mode._enter_autocast, ("cpu", None, False, None))
-    try:
-        autograd_cache.check_node_safe(node)
-    except autograd_cache.BypassAOTAutogradCache:
-        return False
-    return True
