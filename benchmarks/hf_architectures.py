@@ -3,14 +3,18 @@
     python benchmarks/hf_architectures.py [--layers 2,4]
 
 Writes the tiny configs of tests/hf_configs.py to a temporary folder, analyses
-each as ``hf:FOLDER`` in this one process (meta init, 16 tokens, default split
-ops) and prints a markdown table: captured graphs, pieces, compiled pieces,
-unique AOT and Inductor keys (tuple_return variant) and AOT cache refusals.
+each as ``hf:FOLDER`` in this one process (the vllm profile, meta init, 16
+tokens, default split ops) and prints a markdown table: captured graphs,
+pieces, compiled pieces, unique AOT and Inductor keys (tuple_return variant)
+and AOT cache refusals. Like the test suite it keys vLLM's per-piece cache mode
+(``VLLM_USE_MEGA_AOT_ARTIFACT=0`` unless set), where Inductor files an FX-graph
+key per piece; in vLLM's default mega-artifact mode there is none.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -21,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("VLLM_USE_MEGA_AOT_ARTIFACT", "0")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--layers", default="2,4", help="comma-separated num_hidden_layers")
     args = ap.parse_args(argv)
@@ -30,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     import cachekey_cli
     from tests.hf_configs import CONFIGS, write
 
-    print(f"torch {torch.__version__}, transformers {transformers.__version__}\n")
+    print(f"torch {torch.__version__}, transformers {transformers.__version__}, "
+          f"VLLM_USE_MEGA_AOT_ARTIFACT={os.environ['VLLM_USE_MEGA_AOT_ARTIFACT']}\n")
     print("| architecture | class | layers | graphs | pieces | compiled | unique AOT "
           "| unique Inductor | AOT refusals | seconds |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
