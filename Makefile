@@ -6,11 +6,15 @@ VENV ?= .venv
 # index (PyPI's Linux wheel is the multi-GB CUDA build). Any pip arguments
 # work here, e.g. TORCH="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128".
 TORCH ?= torch==2.13.0
+# the second torch the suite runs on (`make test-torch214`), in its own venv; its build
+# machines have the 2.14.1 wheel locally too (a CUDA build that runs on the CPU)
+TORCH214 ?= torch==2.14.1
+VENV214 ?= .venv-torch214
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cachekey-installed
 DEMO_MODEL ?= fixtures/transformer.py
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test test-torch214 lint bench bench-plugin clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +33,21 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# the same suite on torch 2.14.1, in a second venv
+test-torch214:
+	$(MAKE) test VENV=$(VENV214) TORCH="$(TORCH214)"
+
 lint: $(STAMP)
 	$(BIN)/ruff check cachekey_cli tests benchmarks
 	$(BIN)/mypy cachekey_cli
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/plugin.py
+
+# only the model-suite benchmark: one pytest session vs -n 2 vs one `cachekey check` per model
+bench-plugin: $(STAMP)
+	$(BIN)/python benchmarks/plugin.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV214) .pytest_cache .mypy_cache .ruff_cache *.egg-info

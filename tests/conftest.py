@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs pytest on generated suites
+
 warnings.filterwarnings("ignore", message="Failed to initialize NumPy")
 
 # The vllm profile reads vLLM's cache mode from the environment. Its default on

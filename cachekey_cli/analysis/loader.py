@@ -4,6 +4,8 @@ The contract (docs/model-files.md): a factory, ``build`` unless named with
 ``PATH.py:NAME`` or ``pkg.mod:NAME``, returns ``(module, args)`` or
 ``(module, args, kwargs)``. Optional module-level ``SPLIT_OPS`` and
 ``DYNAMIC_DIMS`` name the splitting ops and the dynamic input dimensions.
+``hf:...`` specs are Hugging Face configs (``hf_models``), and ``from_object``
+takes a model the caller built (the Python API).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from cachekey_cli.analysis import hf_models
 from cachekey_cli.errors import InputError, exception_line
 
 DEFAULT_FACTORY = "build"
@@ -43,6 +46,8 @@ class LoadedModel:
 
 
 def parse_spec(text: str) -> ModelSpec:
+    if hf_models.is_hf(text):  # the factory is the architecture, named once it is built
+        return ModelSpec(target=text, factory="from_config", is_file=False)
     target, factory = text, DEFAULT_FACTORY
     head, sep, tail = text.rpartition(":")
     if sep and tail.isidentifier() and head:
@@ -51,19 +56,52 @@ def parse_spec(text: str) -> ModelSpec:
     return ModelSpec(target=target, factory=factory, is_file=is_file)
 
 
-INIT_MODES = ("real", "meta")
+# "auto": "real" for model files and objects, "meta" for hf: configs
+INIT_MODES = ("auto", "real", "meta")
 
 
-def load(text: str, init: str = "real") -> LoadedModel:
+def load(text: str, init: str = "auto", seq_len: int | None = None) -> LoadedModel:
     """Import the model and call its factory.
 
     ``init="meta"`` calls the factory under the meta device, then gives the
     module and the inputs uninitialized CPU storage (see ``materialize``).
     Model code may print: stdout carries only the report (e.g. JSON), so
-    anything the model writes goes to stderr instead.
+    anything the model writes goes to stderr instead. ``seq_len`` is the
+    input length of ``hf:`` models, and an error for any other.
     """
+    if init not in INIT_MODES:
+        raise InputError(f"unknown init mode {init!r}", f"use one of {', '.join(INIT_MODES)}")
     with contextlib.redirect_stdout(sys.stderr):
-        return _load(text, init)
+        if hf_models.is_hf(text):
+            return _load_hf(text, "meta" if init == "auto" else init, seq_len)
+        if seq_len is not None:
+            raise InputError(
+                f"--seq-len is for hf: models, and {text} is a model file or module",
+                "drop --seq-len; the factory decides its inputs",
+            )
+        return _load(text, "real" if init == "auto" else init)
+
+
+def _load_hf(text: str, init: str, seq_len: int | None) -> LoadedModel:
+    module, arch, args, kwargs = hf_models.build(text, init, seq_len)
+    if init == "meta":
+        module, args, kwargs = materialize(module, args, kwargs)
+    return LoadedModel(ModelSpec(target=text, factory=arch, is_file=False), module, args, kwargs,
+                       None)
+
+
+def from_object(
+    built: Any, name: str, init: str = "auto", split_ops: tuple[str, ...] | None = None
+) -> LoadedModel:
+    """A ``(module, args[, kwargs])`` tuple built by the caller, checked like a factory's result.
+
+    ``init="meta"`` gives meta tensors uninitialized CPU storage (``materialize``).
+    """
+    spec = ModelSpec(target=name, factory="object", is_file=False)
+    module, args, kwargs = _check_contract(built, spec)
+    if init == "meta":
+        module, args, kwargs = materialize(module, args, kwargs)
+    return LoadedModel(spec, module, args, kwargs, split_ops)
 
 
 def _load(text: str, init: str) -> LoadedModel:
@@ -99,8 +137,6 @@ def _load(text: str, init: str) -> LoadedModel:
 
 
 def _call_factory(factory: Any, init: str) -> Any:
-    if init not in INIT_MODES:
-        raise ValueError(f"unknown init mode {init!r}; one of {', '.join(INIT_MODES)}")
     if init == "real":
         return factory()
     import torch

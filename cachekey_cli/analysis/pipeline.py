@@ -36,10 +36,13 @@ class Options:
     functorch_config: tuple[str, ...] = ()
     normalize_inputs: bool | None = None  # functorch autograd_cache_normalize_inputs
     inference: bool = True
-    init: str = "real"  # --init: "real" runs the factory as is; "meta" never materializes weights
+    # --init: "real" runs the factory as is; "meta" never materializes weights; "auto" is
+    # "meta" for hf: configs and "real" for everything else
+    init: str = "auto"
     profile: str = "vllm"  # whose compile path: "vllm" or "torch-compile" (analysis/profiles)
     dynamic_dims: tuple[str, ...] = ()  # "ARG:DIM" from --dynamic-dim; empty: the file's or none
     compile_sizes: tuple[int, ...] = ()  # vLLM single-size compiles keyed besides the range
+    seq_len: int | None = None  # --seq-len: input length of hf: models (None: 16)
 
 
 @dataclass
@@ -79,7 +82,8 @@ def parse_overrides(options: Options) -> dict[str, dict[str, Any]]:
     return {"inductor": inductor, "functorch": functorch}
 
 
-def run(options: Options, progress: Progress = _silent) -> Run:
+def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> Run:
+    """Analyse ``options.model``; ``loaded`` (a loader.LoadedModel) skips loading it."""
     timings: dict[str, float] = {}
     with _timed(timings, "import_torch"):
         import torch
@@ -100,7 +104,10 @@ def run(options: Options, progress: Progress = _silent) -> Run:
     overrides = parse_overrides(options)
     with _timed(timings, "load"):
         progress("load", 0, 1)
-        model = loader.load(options.model, init=options.init)
+        if loaded is None:
+            model = loader.load(options.model, init=options.init, seq_len=options.seq_len)
+        else:
+            model = loaded
         names, origin = split_op_names(split_ops, options, model)
         ops = resolve_ops(split_ops, options, model) if profile.splits else ()
         impl = split.tuple_return_impl(options.tuple_return_impl)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from cachekey_cli.analysis import hf_models
 from cachekey_cli.baseline import serialize
 from cachekey_cli.results import KEY_KINDS, VARIANTS, Analysis, KeyResult, Piece
 
@@ -77,7 +78,12 @@ class Snapshot:
 
 
 def model_name(source: str) -> str:
-    """The stable part of a model reference: the file's name, or the dotted module."""
+    """The stable part of a model reference: the file's name, or the dotted module.
+
+    ``hf:`` models keep their prefix: ``hf:ORG/NAME``, or ``hf:`` and the config's folder.
+    """
+    if hf_models.is_hf(source):
+        return hf_models.display_name(source)
     target, sep, tail = source.rpartition(":")
     if not (sep and tail.isidentifier() and target):
         target = source

@@ -19,20 +19,16 @@ CHECK_FORMATS = ("rich", "json", "markdown", "github")
 
 
 def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from cachekey_cli import baseline, dedup
-    from cachekey_cli.analysis import pipeline
+    from cachekey_cli import api
 
     options = cli_mod.build_options(model, **kw)
     with cli_mod.build_progress(g) as progress:
-        run = pipeline.run(options, progress.update)
+        run = api.run(model, options, progress.update)
     for warning in run.analysis.warnings:
         cli_mod.say(f"cachekey: warning: {warning}")
     if g.verbose:
         cli_mod.print_timings(run.analysis.timings)
-    snap = baseline.build(run.analysis, variant)
-    # informational (comparisons ignore it): which pieces share a compile unit
-    snap["dedup"] = dedup.summary_dict(run)
-    return run.analysis, snap
+    return run.analysis, api.snapshot_document(run, variant)
 
 
 def _report(g: Any, result: Any, fmt: str | None, output: str | None, junit: str | None,
@@ -142,27 +138,15 @@ def check(g: Any, model: str, baseline_path: str, variant: str | None, fmt: str 
           output: str | None, junit: str | None, allow: tuple[str, ...], width: int | None,
           **kw: Any) -> None:
     """Recompute MODEL's keys and compare them with a baseline: exit 1 on drift."""
-    from cachekey_cli import baseline
+    from cachekey_cli import api
     from cachekey_cli.baseline import load as baseline_load
-    from cachekey_cli.compare import drift
 
     _protect_inputs((baseline_path,), {"--output": output, "--junit-xml": junit})
     old = baseline_load.load(baseline_path)  # fail fast, before tracing
-    if variant and variant != old.variant:
-        raise InputError(
-            f"baseline {baseline_path} records variant {old.variant}, not {variant}",
-            f"drop --variant or refresh the baseline with --variant {variant}",
-        )
-    name = baseline.model_name(model)
-    if name != old.model["name"]:
-        raise InputError(
-            f"baseline {baseline_path} is of model {old.model_id}, not {name}",
-            "check the right model, or refresh the baseline with `cachekey snapshot`",
-        )
+    api.validate_baseline(old, baseline_path, model, variant)
     _check_outputs(output, junit)
     _analysis, snap = _analyse(g, model, old.variant, kw)
-    new = baseline_load.from_dict(snap, "(current)")
-    _report(g, drift.check(old, new, allow), fmt, output, junit, width)
+    _report(g, api.compare(old, snap, allow), fmt, output, junit, width)
 
 
 @click.command()

@@ -43,7 +43,9 @@ def diff(g: Globals, model: str, fmt: str | None, output: str | None, width: int
     """Key every piece split with and without tuple_return, and explain the differences.
 
     MODEL is PATH.py[:FACTORY] or pkg.module[:FACTORY]; the factory (default
-    `build`) returns (module, args) or (module, args, kwargs).
+    `build`) returns (module, args) or (module, args, kwargs). hf:PATH (a
+    config.json or its folder) or hf:ORG/NAME (from the local cache) builds a
+    Hugging Face model from its config.
     """
     from cachekey_cli import compare, dedup
     from cachekey_cli.analysis import pipeline

@@ -100,11 +100,19 @@ def model_options(f: Any) -> Any:
         ),
         click.option(
             "--init",
-            type=click.Choice(["real", "meta"]),
-            default="real",
+            type=click.Choice(["auto", "real", "meta"]),
+            default="auto",
             show_default=True,
             help="meta: build the model on the meta device and give it uninitialized CPU "
-            "storage, never written (for deployed-size models; keys are unchanged).",
+            "storage, never written (for deployed-size models; keys are unchanged). "
+            "auto: meta for hf: models, real otherwise.",
+        ),
+        click.option(
+            "--seq-len",
+            type=click.IntRange(min=1),
+            default=None,
+            metavar="N",
+            help="hf: models only: the number of token ids in the example input (default 16).",
         ),
         click.option(
             "--profile",
@@ -148,7 +156,8 @@ def build_options(model: str, **kw: Any) -> Any:
         functorch_config=tuple(kw.get("functorch_config") or ()),
         normalize_inputs=kw.get("normalize_inputs"),
         inference=not kw.get("training"),
-        init=kw.get("init") or "real",
+        init=kw.get("init") or "auto",
+        seq_len=kw.get("seq_len"),
         profile=kw.get("profile") or profiles.DEFAULT,
         dynamic_dims=tuple(kw.get("dynamic_dims") or ()),
         compile_sizes=tuple(sorted(set(kw.get("compile_sizes") or ()))),

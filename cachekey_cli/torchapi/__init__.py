@@ -11,6 +11,7 @@ managers, never globally.
 from __future__ import annotations
 
 from cachekey_cli.torchapi.config import (
+    aot_cache_accepts_autocast,
     config_patched,
     functorch_normalize_inputs_default,
     inductor_config_value,
@@ -54,6 +55,7 @@ from cachekey_cli.torchapi.traced import collect_traced_files
 
 __all__ = [
     "KeySetting",
+    "aot_cache_accepts_autocast",
     "cache_dir_keys",
     "compile_for_capture",
     "compile_fx_keys",

@@ -1,4 +1,5 @@
-"""Inductor and functorch config overrides, parsed, checked and patched (never set globally)."""
+"""Inductor and functorch config overrides, parsed, checked and patched (never set globally);
+what the installed torch's caches accept, probed."""
 
 from __future__ import annotations
 
@@ -97,3 +98,22 @@ def torch_release() -> tuple[int, int]:
     """(major, minor) of the installed torch, for mirroring a client's own version rules."""
     parts = torch.__version__.split("+", 1)[0].split(".")
     return int(parts[0]), int("".join(ch for ch in parts[1] if ch.isdigit()) or 0)
+
+
+def aot_cache_accepts_autocast() -> bool:
+    """Whether AOTAutograd's cache takes a graph that enters autocast, asked of torch itself.
+
+    Torch 2.13 bypasses the cache for such a graph (no AOT key); 2.14 lists
+    ``_enter_autocast``/``_exit_autocast`` as safe. Probed with torch's own node
+    check on a one-node graph, not read from the version.
+    """
+    from torch._functorch._aot_autograd import autograd_cache
+    from torch.amp import autocast_mode
+
+    graph = torch.fx.Graph()
+    node = graph.call_function(autocast_mode._enter_autocast, ("cpu", None, False, None))
+    try:
+        autograd_cache.check_node_safe(node)
+    except autograd_cache.BypassAOTAutogradCache:
+        return False
+    return True
