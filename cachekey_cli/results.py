@@ -67,6 +67,9 @@ class Piece:
     dynamic_shapes: str = "from_example_inputs"
     # vLLM's single-size compiles (--compile-size): size -> keys of the tuple_return piece
     sizes: Mapping[int, VariantKeys] = field(default_factory=dict)
+    # the piece's inputs in order, in source terms where Dynamo named them after one
+    # (``x``, ``self.fc.weight``), else the graph's own name (``s0``, ``add_2``)
+    inputs: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:

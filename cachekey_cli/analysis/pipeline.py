@@ -170,6 +170,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
                         for size in options.compile_sizes
                         if (cap.index, raw.name, size) in work.sizes
                     },
+                    inputs=torchapi.input_names(raw.gm),
                 )
             )
 

@@ -51,6 +51,7 @@ from cachekey_cli.torchapi.shapes import (
     private_cache_dir,
 )
 from cachekey_cli.torchapi.traced import collect_traced_files
+from cachekey_cli.torchapi.values import input_names
 
 __all__ = [
     "KeySetting",
@@ -74,6 +75,7 @@ __all__ = [
     "inductor_config_value",
     "inductor_key",
     "known_functorch_flags",
+    "input_names",
     "normalize_return",
     "parse_debug_lines",
     "parse_override",

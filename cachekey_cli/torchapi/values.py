@@ -36,7 +36,7 @@ def _pickler(gm: torch.fx.GraphModule) -> Any:
 def saved_configs() -> Iterator[list[bytes]]:
     """Every config blob torch saves meanwhile (``autograd_config`` is functorch's
     ``save_config()`` taken inside the key function, under its own patches)."""
-    cls = type(torch._functorch.config)
+    cls: Any = type(torch._functorch.config)  # ConfigModule
     real = cls.save_config
     blobs: list[bytes] = []
 
@@ -46,11 +46,11 @@ def saved_configs() -> Iterator[list[bytes]]:
             blobs.append(blob)
         return blob
 
-    cls.save_config = spy  # type: ignore[method-assign]
+    cls.save_config = spy
     try:
         yield blobs
     finally:
-        cls.save_config = real  # type: ignore[method-assign]
+        cls.save_config = real
 
 
 def functorch_config_value(component_hash: str, blobs: list[bytes]) -> str | None:
@@ -74,6 +74,11 @@ def pretty_input(name: str) -> str:
     if not (name.startswith("l_") and name.endswith("_") and len(name) > 3):
         return name
     return re.sub(r"_(modules|parameters|buffers)_", ".", name[2:-1])
+
+
+def input_names(gm: torch.fx.GraphModule) -> tuple[str, ...]:
+    """The graph's placeholders, in order, named as in the user's source where possible."""
+    return tuple(pretty_input(n.name) for n in gm.graph.find_nodes(op="placeholder"))
 
 
 def constant_lines(
