@@ -301,7 +301,12 @@ def _component_findings(
     out = []
     if inputs_moved:
         texts = input_findings(left, right, (pieces[0].inputs, pieces[1].inputs))
-        for text in texts or ["the inputs moved though each reads the same"]:
+        texts = texts or ["the inputs moved though each reads the same"]
+        if len(texts) > PER_KIND_LIMIT:
+            rest = [t.split(":", 1)[0].removeprefix("input ") for t in texts[PER_KIND_LIMIT:]]
+            shown = ", ".join(rest[:3]) + (", …" if len(rest) > 3 else "")
+            texts = texts[:PER_KIND_LIMIT] + [f"and {len(rest)} more inputs ({shown})"]
+        for text in texts:
             out.append(Finding("inputs", kind, "example_inputs", f"{kind}: {text}"))
     for category in CATEGORIES:
         group = grouped.get(category, [])
