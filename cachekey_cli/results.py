@@ -142,6 +142,8 @@ class Analysis:
     mode: str = "inference"  # "inference" (torch.inference_mode) or "training" (grad enabled)
     profile: ProfileInfo | None = None
     traced_files: tuple[TracedFile, ...] = ()  # sorted by path
+    # Dynamo settings that bake values into the graph, as captured (torchapi.dynamo_settings)
+    dynamo_config: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

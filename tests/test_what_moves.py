@@ -5,7 +5,8 @@ are the ones PyTorch's own cache tests make (test/inductor/test_codecache.py:
 test_hash_fake_tensors, test_constant_handling, test_freezing,
 test_hash_config_changes, test_hash_custom_passes, test_cache_load_function's
 cache_key_tag, test_cache_load_model's graph break; test/dynamo/
-test_aot_autograd_cache.py for functorch's config and autocast). Every test:
+test_aot_autograd_cache.py for functorch's config and autocast; a Dynamo flag
+for the settings listed in docs/concepts.md). Every test:
 
 1. really compiles each piece of both sides into a fresh cache directory
    (``compile_for_real``, vLLM's ``standalone_compile`` path) and asserts that
@@ -61,10 +62,17 @@ class Side:
     patch: str | None = None  # a name in PATCHES: config set the way a model file would
 
 
+def _all_dynamic() -> Any:
+    import torch
+
+    return torch._dynamo.config.patch(assume_static_by_default=False)
+
+
 PATCHES: dict[str, Callable[[], Any]] = {
     "pass-1": _custom_pass("1"),
     "pass-2": _custom_pass("2"),
     "cache-key-tag": _cache_key_tag,
+    "all-dynamic": _all_dynamic,
 }
 FREEZING = (("inductor_config", ("freezing=True",)),)
 
@@ -111,6 +119,9 @@ ROWS = (
     Row("dynamic dimension", Side("dynamic"), (True, True, True),
         ("input x: dim 2 static 3 → symbolic s", "added: SymInt s", "the size of x dim 2"),
         ("graph", "inputs")),
+    Row("Dynamo flag", Side(patch="all-dynamic"), (True, True, True),
+        ("dynamo_config.assume_static_by_default True → False (it changes what Dynamo captures",
+         "input x: dim 1 static 2 → symbolic s"), ("config", "graph", "inputs")),
     Row("graph break", Side("graph_break"), (True, True, True),
         ("added (compiled subgraph; the split has 2 subgraphs, was 1); graph 1 follows a graph "
          "break: Call to `torch._dynamo.graph_break()` (moves_model.py:",

@@ -139,6 +139,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
     with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
         with _timed(timings, "trace"), torch.inference_mode(options.inference):
             progress("trace", 0, 1)
+            dynamo_config = torchapi.dynamo_settings()
             captured = trace()
             if work.deferred:  # plain pieces with symbolic sizes: a fresh trace of their own
                 work.second_pass = True
@@ -221,6 +222,7 @@ def run(options: Options, progress: Progress = _silent) -> Run:
         mode="inference" if options.inference else "training",
         profile=profile.info(devices, options.compile_sizes),
         traced_files=traced_files(traced),
+        dynamo_config=dynamo_config,
     )
     return Run(analysis, work.raw, overrides)
 

@@ -166,6 +166,7 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         _typed(env, "mode", ".environment", str)
     _str_list(env, "devices", ".environment")
     overrides = _str_map(doc.get("config_overrides"), ".config_overrides")
+    dynamo = _str_map(doc.get("dynamo_config", {}), ".dynamo_config")  # optional: newer
     normalize = _typed(doc, "normalize_inputs", "", bool, optional=True)
     unique = _unique(_obj(doc, "unique_keys", ""))
     shared = _obj(doc, "shared_components", "")
@@ -203,6 +204,7 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         profile=profile,
         traced_files=traced,
         breaks=breaks,
+        dynamo_config=dict(dynamo),
     )
 
 

@@ -73,6 +73,7 @@ class Snapshot:
     traced_files: tuple[tuple[str, str | None], ...] = ()
     # graph index → "reason (file:line in fn)" for graphs that follow a graph break
     breaks: Mapping[int, str] = field(default_factory=dict)
+    dynamo_config: Mapping[str, str] = field(default_factory=dict)  # empty in older snapshots
 
     @property
     def model_id(self) -> str:
@@ -110,6 +111,7 @@ def build(analysis: Analysis, variant: str = DEFAULT_VARIANT) -> dict[str, Any]:
         "environment": serialize.environment(analysis),
         "profile": serialize.profile(analysis),
         "config_overrides": dict(sorted(analysis.config_overrides.items())),
+        "dynamo_config": dict(sorted(analysis.dynamo_config.items())),
         "normalize_inputs": analysis.normalize_inputs,
         "split": {
             "graphs": len(analysis.graphs),

@@ -157,12 +157,19 @@ def check(
     )
     ids = [p.id for p in new.pieces] + [i for i in before if i not in after]
     results = []
+    dynamo = _dynamo_findings(old, new)
     for pid in ids:
         result = _subgraph(pid, before.get(pid), after.get(pid), old, new, moved)
         result = _with_sizes(result, before.get(pid), after.get(pid))
         if result.drifted and profile_name(old) != profile_name(new):
             result = SubgraphCheck(  # the pieces differ because the compile path does
                 result.id, result.status, ("config",), result.findings, result.changed_kinds
+            )
+        if dynamo and result.status in ("drift", "added", "removed"):
+            cats = {*result.categories, "config"}
+            result = SubgraphCheck(
+                result.id, result.status, tuple(c for c in CATEGORIES if c in cats),
+                (*dynamo, *result.findings), result.changed_kinds,
             )
         # added and removed subgraphs are split drift, and --allow split allows them too
         if result.drifted and set(result.categories) <= set(allow):
@@ -239,6 +246,19 @@ def _subgraph(
     return SubgraphCheck(
         pid, "drift", tuple(c for c in CATEGORIES if c in cats), tuple(findings), tuple(kinds)
     )
+
+
+def _dynamo_findings(old: Snapshot, new: Snapshot) -> tuple[Finding, ...]:
+    """Dynamo settings that decide what is baked into the graph: not key components, so
+    their change shows as graph and input drift; said here, by name, as its cause."""
+    a, b = old.dynamo_config, new.dynamo_config
+    out = []
+    for name in sorted(set(a) & set(b)):
+        if a[name] != b[name]:
+            text = (f"dynamo_config.{name} {a[name]} → {b[name]} (it changes what Dynamo "
+                    f"captures; the graph and input changes below follow from it)")
+            out.append(Finding("config", None, f"dynamo_config[{name}]", text))
+    return tuple(out)
 
 
 def _refusal(left: KeyResult, right: KeyResult) -> str:
