@@ -22,8 +22,8 @@ from cachekey_cli.torchapi.debuglines import parse_debug_lines, refusal_text
 from cachekey_cli.torchapi.dynamo import (
     compile_for_capture,
     compile_reason,
-    is_graph_break,
     dynamo_settings,
+    is_graph_break,
     quiet_torch_logs,
     reset_dynamo,
     run_aot_compile,
