@@ -96,7 +96,7 @@ ROWS = (
         ("aot_key: input x: stride (24, 12, 4, 1) → (24, 12, 1, 3)",), ("inputs",)),
     Row("memory format", Side("memory_format"), (False, True, True),
         ("memory_format contiguous_format → channels_last (also inductor_key)",), ("inputs",)),
-    # Dynamo hands the piece a fresh input whose storage offset is 0: no key moves
+    # torch's cache-key metadata sets storage_offset to 0 (extract_tensor_metadata_for_cache_key)
     Row("storage offset", Side("storage_offset"), (False, False, False)),
     Row("requires_grad", Side("requires_grad"), (False, True, False),
         ("aot_key: input x: requires_grad False → True",), ("inputs",)),
