@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cachekey_cli.compare.components import NO_ADDED, NO_REMOVED
 from cachekey_cli.compare.drift_values import (
     changed_fields,
     clip,
@@ -140,11 +141,11 @@ def _code(
     old = _named("\n".join(code[0]), names[0] if len(names[0]) else ())
     new = _named("\n".join(code[1]), names[1] if len(names[1]) else ())
     removed, added = code_delta(old, new)
-    if removed != "(nothing)" and added != "(nothing)":
+    if removed != NO_REMOVED and added != NO_ADDED:
         parts.append(f"{removed} → {added}")
-    elif removed != "(nothing)":
+    elif removed != NO_REMOVED:
         parts.append(f"lines removed: {removed}")
-    elif added != "(nothing)":
+    elif added != NO_ADDED:
         parts.append(f"lines added: {added}")
     if not parts:
         return (
