@@ -139,7 +139,9 @@ def _origin(value: torch.Tensor, originals: Mapping[str, torch.Tensor]) -> str |
             continue
         try:
             if torch.equal(orig.detach(), value.detach()):
-                return pretty_input(name) if name.startswith("l_") else name
+                if name.startswith("L__self___"):  # an attribute Dynamo installed (freezing)
+                    return "self." + name[len("L__self___"):]
+                return pretty_input(name)
         except Exception:
             continue
     return None
