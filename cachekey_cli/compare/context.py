@@ -9,20 +9,9 @@ from __future__ import annotations
 from cachekey_cli.baseline.snapshot import Snapshot
 from cachekey_cli.compare.drift_values import fmt
 from cachekey_cli.results import KEY_KINDS
+from cachekey_cli.wording import freezing_line
 
 DEFAULT_MODE = "inference"  # snapshots from before --training recorded no mode
-# Inductor inlines a frozen parameter (and so keys its values) when it is 1-D with at
-# most 8 elements: GraphLowering.can_inline_constant in torch/_inductor/graph.py
-FREEZING_VLLM = (
-    "freezing is on ({which}): vLLM does not freeze. Its split hands every parameter to "
-    "the pieces as an input, so weight values reach no key here; the AOTAutograd cache is "
-    "bypassed (\"Cannot cache a graph with freezing enabled\")"
-)
-FREEZING_TORCH = (
-    "freezing is on ({which}): under plain torch.compile a weight change is drift. Inductor "
-    "keys small parameters (1-D, at most 8 elements) by value and larger ones by shape and "
-    "dtype; the AOTAutograd cache is bypassed"
-)
 
 
 def mode(s: Snapshot) -> str:
@@ -76,8 +65,7 @@ def context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
     frozen = [s for s in (old, new) if _freezing(s)]
     if frozen:
         which = "both" if len(frozen) == 2 else ("baseline" if frozen[0] is old else "current")
-        text = FREEZING_TORCH if profile_name(new) == "torch-compile" else FREEZING_VLLM
-        out.append(text.format(which=which))
+        out.append(freezing_line(profile_name(new), which))
     if len(old.pieces) != len(new.pieces):
         out.append(f"split: {len(old.pieces)} → {len(new.pieces)} subgraphs")
     for kind in KEY_KINDS:

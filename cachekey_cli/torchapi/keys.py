@@ -97,12 +97,27 @@ def aot_key(
     except Exception as exc:  # torch refusing a graph is a finding, not a crash
         return KeyResult("aot_key", None, refusal=refusal_text(f"{type(exc).__name__}: {exc}"))
     if not str(key).startswith(AOT_PREFIX):
-        return KeyResult("aot_key", None, refusal=NONCE)
+        return KeyResult("aot_key", None, refusal=_nonce_reason(gm, inputs, setting))
     components = readable(parse_debug_lines(lines), constant_lines(keyed), blobs)
     result = KeyResult("aot_key", str(key), components)
     if known is not None:
         known[str(key)] = result.components
     return result
+
+
+def _nonce_reason(gm: torch.fx.GraphModule, inputs: Sequence[Any], setting: KeySetting) -> str:
+    """NONCE, with the reason torch could not hash the graph: the same key asked for
+    without ``bypass_autograd_cache_key``, which then raises instead of filing a nonce."""
+    module = importlib.import_module("torch._inductor.standalone_compile")
+    try:
+        with scope(setting), torch._functorch.config.patch(bypass_autograd_cache_key=False):
+            module.autograd_cache_key(as_compiled(gm), list(inputs), **key_api_kwargs(setting))
+    except Exception as exc:
+        reason = refusal_text(f"{type(exc).__name__}: {exc}")
+        if type(exc).__name__ == "BypassAOTAutogradCache":
+            reason = refusal_text(f"cache bypass: {exc}")
+        return NONCE.format(why=f" ({reason})")
+    return NONCE.format(why="")
 
 
 def inductor_key(

@@ -34,7 +34,7 @@ FX_CACHE_OFF = "FX graph cache disabled: Inductor computes no key"
 BUNDLED = "bundled_autograd_cache=True: no separate FX key"
 AOT_PREFIX = "a"  # AOTAUTOGRAD_CACHE_PREFIX: every real AOTAutograd key starts with it
 NONCE = (
-    "no AOT key: torch could not hash this graph and filed it under a random nonce "
+    "no AOT key: torch could not hash this graph{why} and filed it under a random nonce "
     "(bypass_autograd_cache_key, set by torch's aot_compile), so no later run finds it"
 )
 
@@ -163,6 +163,6 @@ def aot_from_seen(seen: Seen) -> KeyResult:
         )
     key, lines = first
     if not str(key).startswith(AOT_PREFIX):
-        return KeyResult("aot_key", None, refusal=NONCE)
+        return KeyResult("aot_key", None, refusal=NONCE.format(why=""))
     components = readable(parse_debug_lines(lines), seen.aot_constants, seen.blobs)
     return KeyResult("aot_key", str(key), components)
