@@ -21,8 +21,6 @@ Each side is traced, keyed and compiled once per session.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -181,19 +179,11 @@ def _configured(side: Side) -> Iterator[None]:
         yield
 
 
-def _build(folder: str) -> tuple[Any, tuple[Any, ...]]:
+def build(folder: str) -> tuple[Any, tuple[Any, ...]]:
     """The fixture's (module, args), imported on its own (not through cachekey's loader)."""
-    path = FIXTURES / "moves" / folder / "model.py"
-    sys.path.insert(0, str(path.parent))
-    try:
-        spec = importlib.util.spec_from_file_location(f"moves_oracle_{folder}", path)
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        module, args = mod.build()[:2]
-    finally:
-        sys.path.remove(str(path.parent))
-    return module, tuple(args)
+    from tests.oracles import fixtures
+
+    return fixtures.build(FIXTURES / "moves" / folder / "model.py")
 
 
 def _real(side: Side) -> dict[str, dict[str, list[str]]]:
@@ -202,7 +192,7 @@ def _real(side: Side) -> dict[str, dict[str, list[str]]]:
 
     from tests.oracles import torch_compile_path, vllm_path
 
-    module, args = _build(side.folder)
+    module, args = build(side.folder)
     with vllm_path.environment(side.mode), _configured(side):
         if side.profile == TC:  # one cache for the whole model: the set of keys filed
             return {"*": torch_compile_path.model_keys(module, args)}
