@@ -64,8 +64,15 @@ def _all_dynamic() -> Any:
     return torch._dynamo.config.patch(assume_static_by_default=False)
 
 
+def _prepare_freezing() -> Any:
+    import torch
+
+    return torch._dynamo.config.patch(prepare_freezing=True)
+
+
 # Config set the way a model file or a caller would, around both cachekey and the oracle.
 PATCHES: dict[str, Callable[[], Any]] = {
+    "prepare-freezing": _prepare_freezing,
     "pass-1": _custom_pass("1"),
     "pass-2": _custom_pass("2"),
     "cache-key-tag": _cache_key_tag,
@@ -133,6 +140,10 @@ ROWS = (
     Row("parameter values, freezing, torch.compile, Linear weight (CPU)",
         Side("linear_weights", TC, inductor=FREEZING), (False, False, False), (TC_FREEZING,),
         old=Side("linear", TC, inductor=FREEZING), refused=("aot_key", "inductor_key")),
+    # Dynamo installs the parameters as graph attributes, but no key hashes their values
+    Row("parameter values, prepare_freezing, torch.compile",
+        Side("weights", TC, patch="prepare-freezing"), (False, False, False),
+        old=Side(profile=TC, patch="prepare-freezing")),
     Row("Inductor flag", Side(inductor=(("max_autotune", True),)), (False, True, True),
         ("aot_key: inductor_config.max_autotune False → True (also inductor_key)",), ("config",)),
     Row("functorch flag", Side(functorch=(("debug_assert", True),)), (False, True, False),

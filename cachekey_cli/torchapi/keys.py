@@ -98,7 +98,7 @@ def aot_key(
         return KeyResult("aot_key", None, refusal=refusal_text(f"{type(exc).__name__}: {exc}"))
     if not str(key).startswith(AOT_PREFIX):
         return KeyResult("aot_key", None, refusal=_nonce_reason(gm, inputs, setting))
-    components = readable(parse_debug_lines(lines), constant_lines(keyed), blobs)
+    components = readable(parse_debug_lines(lines), constant_lines(keyed, key="aot_key"), blobs)
     result = KeyResult("aot_key", str(key), components)
     if known is not None:
         known[str(key)] = result.components

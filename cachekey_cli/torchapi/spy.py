@@ -100,7 +100,7 @@ def spying(seen: Seen, record_aot: bool) -> Iterator[None]:
             mod = args[0] if args else kwargs.get("mod")
             gm = getattr(mod, "gm", mod)  # a GmWrapper holds the graph module
             if isinstance(gm, torch.fx.GraphModule) and len(seen.aot) == 1:
-                seen.aot_constants.extend(constant_lines(gm, seen.originals))
+                seen.aot_constants.extend(constant_lines(gm, seen.originals, key="aot_key"))
         return result
 
     FxGraphCache.prepare_key = staticmethod(prepare_spy)  # type: ignore[method-assign,assignment]

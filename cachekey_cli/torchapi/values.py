@@ -32,6 +32,12 @@ def _pickler(gm: torch.fx.GraphModule) -> Any:
     return FxGraphCachePickler(gm)
 
 
+def _aot_pickler(gm: torch.fx.GraphModule) -> Any:
+    from torch._functorch._aot_autograd.autograd_cache import AOTAutogradCachePickler
+
+    return AOTAutogradCachePickler(gm)
+
+
 @contextlib.contextmanager
 def saved_configs() -> Iterator[list[bytes]]:
     """Every config blob torch saves meanwhile (``autograd_config`` is functorch's
@@ -82,9 +88,12 @@ def input_names(gm: torch.fx.GraphModule) -> tuple[str, ...]:
 
 
 def constant_lines(
-    gm: torch.fx.GraphModule, originals: Mapping[str, torch.Tensor] | None = None
+    gm: torch.fx.GraphModule, originals: Mapping[str, torch.Tensor] | None = None,
+    key: str = "inductor_key",
 ) -> list[str]:
-    """One line per tensor constant the graph reads with ``get_attr``, as torch hashes it.
+    """One line per tensor constant the graph reads with ``get_attr``, as torch hashes it
+    for ``key``: Inductor's FX-graph pickler, or AOTAutograd's (``key="aot_key"``), which
+    hashes every tensor attribute by shape and dtype only.
 
     ``# constant _tensor_constant0: float32[4] values 1a2b3c4d`` when torch's
     reducer puts the values in the key (with a digest of those values), or
@@ -95,7 +104,7 @@ def constant_lines(
     """
     from torch._inductor.codecache import TensorMetadataAndValues
 
-    pickler = _pickler(gm)
+    pickler = _pickler(gm) if key == "inductor_key" else _aot_pickler(gm)
     lines = []
     for node in gm.graph.find_nodes(op="get_attr"):
         value = _attr(gm, str(node.target))
