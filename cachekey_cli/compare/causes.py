@@ -17,6 +17,7 @@ from typing import Any
 
 from cachekey_cli.compare.components import NO_ADDED, NO_REMOVED
 from cachekey_cli.compare.drift_values import (
+    VALUE_WIDTH,
     changed_fields,
     clip,
     code_delta,
@@ -91,7 +92,22 @@ def describe(
         if len(keys) == 1:
             return f"{name}.{keys[0]} {clip(_quote(a[keys[0]]))} → {clip(_quote(b[keys[0]]))}"
         return f"{name}: " + ", ".join(f"{k} {clip(a[k], 40)} → {clip(b[k], 40)}" for k in keys)
+    before, after = _from_difference(before, after)
     return f"{name} {clip(_quote(before))} → {clip(_quote(after))}"
+
+
+def _from_difference(before: str, after: str) -> tuple[str, str]:
+    """Long one-line values (reprs of tuples, say) that share a long start: both cut to
+    begin where they start to differ, so that the clipped text shows what moved."""
+    one_a, one_b = " ".join(before.split()), " ".join(after.split())
+    if max(len(one_a), len(one_b)) <= VALUE_WIDTH:
+        return before, after
+    same = next((i for i, (x, y) in enumerate(zip(one_a, one_b)) if x != y),
+                min(len(one_a), len(one_b)))
+    start = max(one_a.rfind(sep, 0, same) for sep in (" ", "[", "(")) + 1
+    if start < 16:
+        return before, after
+    return "…" + one_a[start:], "…" + one_b[start:]
 
 
 _CONSTANT = re.compile(r"^# constant (\S+(?: \([^)]*\))?): (\S+) (.*)$")
