@@ -102,7 +102,7 @@ def _from_difference(before: str, after: str) -> tuple[str, str]:
     one_a, one_b = " ".join(before.split()), " ".join(after.split())
     if max(len(one_a), len(one_b)) <= VALUE_WIDTH:
         return before, after
-    same = next((i for i, (x, y) in enumerate(zip(one_a, one_b)) if x != y),
+    same = next((i for i, (x, y) in enumerate(zip(one_a, one_b, strict=False)) if x != y),
                 min(len(one_a), len(one_b)))
     start = max(one_a.rfind(sep, 0, same) for sep in (" ", "[", "(")) + 1
     if start < 16:
