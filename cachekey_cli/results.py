@@ -67,6 +67,9 @@ class Piece:
     dynamic_shapes: str = "from_example_inputs"
     # vLLM's single-size compiles (--compile-size): size -> keys of the tuple_return piece
     sizes: Mapping[int, VariantKeys] = field(default_factory=dict)
+    # the piece's inputs in order, in source terms where Dynamo named them after one
+    # (``x``, ``self.fc.weight``), else the graph's own name (``s0``, ``add_2``)
+    inputs: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -139,6 +142,8 @@ class Analysis:
     mode: str = "inference"  # "inference" (torch.inference_mode) or "training" (grad enabled)
     profile: ProfileInfo | None = None
     traced_files: tuple[TracedFile, ...] = ()  # sorted by path
+    # Dynamo settings that bake values into the graph, as captured (torchapi.dynamo_settings)
+    dynamo_config: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -62,12 +62,13 @@ def test_changed_constant_names_the_graph_line():
     assert result.categories == ("graph",)
 
 
-def test_dtype_change_shows_only_the_dtype_field():
+def test_dtype_change_names_the_input_and_only_the_dtype_field():
     result = drift.check(_snap(BASE), _snap("drift/dtype/model.py"))
     assert result.categories == ("inputs",)
-    line = result.drifted[0].lines()[0]
-    assert line == (
-        "g0/submod_0 aot_key: example_inputs[0] dtype=torch.float32 → dtype=torch.float64 "
+    lines = result.drifted[0].lines()
+    assert lines[0] == "g0/submod_0 aot_key: input x: dtype float32 → float64 (also inductor_key)"
+    assert lines[1] == (
+        "g0/submod_0 aot_key: input self.layers.0.qkv.weight: dtype float32 → float64 "
         "(also inductor_key)"
     )
 

@@ -112,17 +112,18 @@ def test_refusal_is_an_allow_choice(capsys):
 # --- 2. --allow split allows added and removed subgraphs ------------------------------------
 
 
-def test_allow_split_and_graph_passes_the_added_layer(capsys):
+def test_allow_split_graph_and_inputs_passes_the_added_layer(capsys):
     old, new = str(LAYER / "old.json"), str(LAYER / "new.json")
     assert run_cli(["explain", old, new, "--allow", "split", "--allow", "graph",
-                    "--format", "json"]) == 0
+                    "--allow", "inputs", "--format", "json"]) == 0
     out, err = capsys.readouterr()
     doc = json.loads(out)
     assert doc["summary"]["failing"] == 0 and doc["summary"]["drifted"] == 3
     statuses = {s["id"]: s["status"] for s in doc["subgraphs"]}
     assert statuses["g0/submod_5"] == statuses["g0/submod_6"] == "allowed"
-    assert "warning: 3 subgraphs drifted in allowed (graph, split)" in err
-    # split alone allows the added pieces, but submod_4 also changed its graph
+    assert "warning: 3 subgraphs drifted in allowed (graph, inputs, split)" in err
+    # split alone allows the added pieces, but submod_4 also changed its graph and
+    # gained an input (the new layer's first weight)
     assert run_cli(["explain", old, new, "--allow", "split", "--format", "json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert [s["id"] for s in doc["subgraphs"] if s["status"] == "drift"] == ["g0/submod_4"]
@@ -132,9 +133,10 @@ def test_allow_split_and_graph_passes_the_added_layer(capsys):
 
 def test_allow_split_allows_a_removed_subgraph(capsys):
     new, old = str(LAYER / "old.json"), str(LAYER / "new.json")  # layers removed
-    assert run_cli(["explain", old, new, "--allow", "split", "--allow", "graph"]) == 0
-    assert "3 subgraphs drifted in allowed (graph, split)" in capsys.readouterr().err
-    result = drift.check(baseline_load.load(old), baseline_load.load(new), ("split", "graph"))
+    allow = ("split", "graph", "inputs")
+    assert run_cli(["explain", old, new, *(f"--allow={a}" for a in allow)]) == 0
+    assert "3 subgraphs drifted in allowed (graph, inputs, split)" in capsys.readouterr().err
+    result = drift.check(baseline_load.load(old), baseline_load.load(new), allow)
     assert {s.status for s in result.drifted} == {"allowed"}
     assert any(f.text.startswith("removed") for s in result.drifted for f in s.findings)
 

@@ -22,7 +22,7 @@ from cachekey_cli import vllm_cache
 from cachekey_cli.baseline import load as baseline_load
 from cachekey_cli.baseline.snapshot import stable_name
 from cachekey_cli.cli import run_cli
-from cachekey_cli.compare.drift import traced_file_changes
+from cachekey_cli.compare.context import traced_file_changes
 from cachekey_cli.vllm_cache import code_check, model_factor
 from cachekey_cli.vllm_cache.code_factor import code_hash, code_hash_from_contents
 from tests.conftest import FIXTURES, ROOT

@@ -41,6 +41,9 @@ class BackendWork:
     devices: set[str] = field(default_factory=set)
     deferred: set[int] = field(default_factory=set)  # graphs whose plain pieces wait
     second_pass: bool = False
+    # Dynamo's value-baking settings as in force inside the backend call, where the
+    # client's torch.compile arguments apply (vLLM's dynamic=False pins some of them)
+    dynamo_config: dict[str, str] = field(default_factory=dict)
     split_seconds: float = 0.0
     key_seconds: float = 0.0
 
@@ -50,13 +53,17 @@ class BackendWork:
             store.clear()
         self.matched.clear()
         self.deferred.clear()
+        self.dynamo_config.clear()
 
     def on_graph(self, cap: Any, example_inputs: list[Any]) -> None:
         if self.second_pass and cap.index not in self.deferred:
             return
+        from cachekey_cli import torchapi
         from cachekey_cli.analysis import split
 
         start = time.perf_counter()
+        if not self.dynamo_config:
+            self.dynamo_config.update(torchapi.dynamo_settings())
         devices = {x.device.type for x in example_inputs if hasattr(x, "device")}
         self.devices |= devices
         setting = self._setting(self.profile.range_setting(sorted(devices), cap.context))

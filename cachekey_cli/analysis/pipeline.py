@@ -19,6 +19,7 @@ from typing import Any
 from cachekey_cli.analysis import profiles
 from cachekey_cli.errors import InputError
 from cachekey_cli.results import Analysis, CapturedGraph, Environment, ModelInfo, Piece
+from cachekey_cli.wording import freezing_line
 
 Progress = Callable[[str, int, int], None]
 
@@ -146,6 +147,7 @@ def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> R
     with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
         with _timed(timings, "trace"), torch.inference_mode(options.inference):
             progress("trace", 0, 1)
+            freezing = bool(torchapi.inductor_config_value("freezing"))
             captured = trace()
             if work.deferred:  # plain pieces with symbolic sizes: a fresh trace of their own
                 work.second_pass = True
@@ -177,6 +179,7 @@ def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> R
                         for size in options.compile_sizes
                         if (cap.index, raw.name, size) in work.sizes
                     },
+                    inputs=torchapi.input_names(raw.gm),
                 )
             )
 
@@ -225,8 +228,9 @@ def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> R
         normalize_inputs=options.normalize_inputs,
         timings=timings,
         mode="inference" if options.inference else "training",
-        profile=profile.info(devices, options.compile_sizes),
+        profile=_with_freezing(profile.info(devices, options.compile_sizes), freezing),
         traced_files=traced_files(traced),
+        dynamo_config=work.dynamo_config,
     )
     return Run(analysis, work.raw, overrides)
 
@@ -238,6 +242,13 @@ def resolve_dynamic_dims(dynamic_dims: Any, options: Options, model: Any) -> tup
     if model.dynamic_dims is not None:
         return dynamic_dims.from_model_file(model.dynamic_dims, model.spec.target)
     return ()
+
+
+def _with_freezing(info: Any, freezing: bool) -> Any:
+    """A profile note on what Inductor's freezing does to weights on this path, when it is on."""
+    if not freezing:
+        return info
+    return dataclasses.replace(info, notes=(*info.notes, freezing_line(info.name)))
 
 
 def _split_warnings(ops: tuple[Any, ...], matched: set[str], origin: str) -> list[str]:

@@ -166,6 +166,7 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         _typed(env, "mode", ".environment", str)
     _str_list(env, "devices", ".environment")
     overrides = _str_map(doc.get("config_overrides"), ".config_overrides")
+    dynamo = _str_map(doc.get("dynamo_config", {}), ".dynamo_config")  # optional: newer
     normalize = _typed(doc, "normalize_inputs", "", bool, optional=True)
     unique = _unique(_obj(doc, "unique_keys", ""))
     shared = _obj(doc, "shared_components", "")
@@ -176,6 +177,7 @@ def from_dict(doc: Any, label: str) -> Snapshot:
     values = _str_map(doc.get("component_values"), ".component_values")
     split = _obj(doc, "split", "")
     ids = _str_list(split, "ids", ".split")
+    breaks = _breaks(split.get("breaks", []))  # optional: newer snapshots record them
     raw = _typed(doc, "subgraphs", "", list)
     pieces = tuple(_piece(p, f".subgraphs[{i}]", shared, values) for i, p in enumerate(raw))
     if [p.id for p in pieces] != ids:
@@ -201,6 +203,8 @@ def from_dict(doc: Any, label: str) -> Snapshot:
         meta=meta if isinstance(meta, dict) else {},
         profile=profile,
         traced_files=traced,
+        breaks=breaks,
+        dynamo_config=dict(dynamo),
     )
 
 
@@ -216,6 +220,21 @@ def _traced(value: Any) -> tuple[tuple[str, str | None], ...]:
         out.append((_typed(item, "file", where, str),
                     _typed(item, "sha256", where, str, optional=True)))
     return tuple(out)
+
+
+def _breaks(doc: Any) -> dict[int, str]:
+    if not isinstance(doc, list):
+        _fail(".split.breaks", "must be a list")
+    out: dict[int, str] = {}
+    for i, item in enumerate(doc):
+        where = f".split.breaks[{i}]"
+        if not isinstance(item, dict):
+            _fail(where, "must be an object")
+        graph = _typed(item, "graph", where, int)
+        reason = _typed(item, "reason", where, str)
+        location = _typed(item, "location", where, str, optional=True)
+        out[graph] = f"{reason} ({location})" if location else reason
+    return out
 
 
 def _unique(doc: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -247,6 +266,7 @@ def _piece(
     for kind in components:
         if kind not in COMPONENT_KINDS:
             _fail(f"{where}.components", f"has unknown key kind {kind[:40]!r}")
+    inputs = _str_list(doc, "inputs", where) if "inputs" in doc else []  # optional: newer
     return SnapPiece(
         id=_typed(doc, "id", where, str),
         graph=_typed(doc, "graph", where, int),
@@ -259,6 +279,7 @@ def _piece(
         output_code=_typed(doc, "output_code", where, str),
         keys=results,
         sizes=_sizes(doc.get("sizes") or {}, f"{where}.sizes"),
+        inputs=tuple(inputs),
     )
 
 

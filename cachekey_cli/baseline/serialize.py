@@ -123,6 +123,7 @@ def piece(p: Piece, values: dict[str, str]) -> dict[str, Any]:
         "op": p.op,
         "outputs": p.outputs,
         "dynamic_shapes": p.dynamic_shapes,
+        "inputs": list(p.inputs),
         "variants": {name: variant(v, values) for name, v in sorted(p.variants.items())},
         "sizes": {str(size): variant(v, values) for size, v in sorted(p.sizes.items())},
     }

@@ -48,6 +48,7 @@ class SnapPiece:
     keys: Mapping[str, KeyResult]  # kind -> key with its full component list
     # vLLM single-size compiles: size -> kind -> key (keys only, no components)
     sizes: Mapping[str, Mapping[str, str | None]] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()  # input names in order; empty in older snapshots
 
     def key(self, kind: str) -> KeyResult:
         return self.keys[kind]
@@ -71,6 +72,9 @@ class Snapshot:
     profile: Mapping[str, Any] = field(default_factory=dict)  # empty: predates profiles
     # (stable file name, sha256 or None) of each file Dynamo traced; () in older snapshots
     traced_files: tuple[tuple[str, str | None], ...] = ()
+    # graph index → "reason (file:line in fn)" for graphs that follow a graph break
+    breaks: Mapping[int, str] = field(default_factory=dict)
+    dynamo_config: Mapping[str, str] = field(default_factory=dict)  # empty in older snapshots
 
     @property
     def model_id(self) -> str:
@@ -113,6 +117,7 @@ def build(analysis: Analysis, variant: str = DEFAULT_VARIANT) -> dict[str, Any]:
         "environment": serialize.environment(analysis),
         "profile": serialize.profile(analysis),
         "config_overrides": dict(sorted(analysis.config_overrides.items())),
+        "dynamo_config": dict(sorted(analysis.dynamo_config.items())),
         "normalize_inputs": analysis.normalize_inputs,
         "split": {
             "graphs": len(analysis.graphs),
@@ -120,6 +125,12 @@ def build(analysis: Analysis, variant: str = DEFAULT_VARIANT) -> dict[str, Any]:
             "compiled": sum(1 for p in pieces if not p.splitting_op),
             "ids": [p.id for p in pieces],
             "splitting_ops": [p.id for p in pieces if p.splitting_op],
+            # why Dynamo started each graph after the first: a graph break
+            "breaks": [
+                {"graph": g.index, "reason": g.break_reason, "location": g.break_location}
+                for g in analysis.graphs
+                if g.break_reason
+            ],
         },
         "unique_keys": unique_keys(pieces),
         "shared_components": shared,
@@ -212,6 +223,7 @@ def _piece(
         "returns_tuple": v.returns_tuple,
         "normalized": v.normalized,
         "output_code": v.output_code,
+        "inputs": list(p.inputs),
         "keys": keys,
         "refusals": refusals,
         "components": components,

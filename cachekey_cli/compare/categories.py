@@ -39,8 +39,9 @@ def category_of(component: str, absent_on_one_side: bool = False, torch_moved: b
     if base in ENVIRONMENT_COMPONENTS:
         return "environment"
     if base == "example_inputs":
-        # an input that appears or disappears means the piece's boundary moved
-        return "split" if absent_on_one_side else "inputs"
+        # an input added or removed (e.g. a SymInt for a new dynamic dimension) is still
+        # the piece's inputs changing; `split` is only said from the pieces themselves
+        return "inputs"
     if absent_on_one_side and torch_moved:
         return "environment"  # a new torch adds and removes config entries
     if base == "gm":

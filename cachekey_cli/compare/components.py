@@ -19,9 +19,13 @@ from cachekey_cli.results import (
     PieceDiff,
 )
 
+NO_REMOVED = "(no line removed)"
+NO_ADDED = "(no line added)"
+
 
 def line_delta(before: str, after: str, limit: int = 3) -> tuple[str, str]:
-    """The lines that differ between two multi-line values, e.g. a graph's code."""
+    """The lines that differ between two multi-line values, e.g. a graph's code;
+    NO_REMOVED / NO_ADDED for a side with no differing line."""
     a = [ln.strip() for ln in before.splitlines() if ln.strip()]
     b = [ln.strip() for ln in after.splitlines() if ln.strip()]
     removed: list[str] = []
@@ -32,13 +36,13 @@ def line_delta(before: str, after: str, limit: int = 3) -> tuple[str, str]:
         if tag in ("replace", "insert"):
             added.extend(b[j1:j2])
 
-    def join(lines: list[str]) -> str:
+    def join(lines: list[str], empty: str) -> str:
         if not lines:
-            return "(nothing)"
+            return empty
         more = f" (+{len(lines) - limit} more lines)" if len(lines) > limit else ""
         return "; ".join(lines[:limit]) + more
 
-    return join(removed), join(added)
+    return join(removed, NO_REMOVED), join(added, NO_ADDED)
 
 
 def component_changes(left: KeyResult, right: KeyResult) -> tuple[ComponentChange, ...]:
@@ -52,6 +56,9 @@ def component_changes(left: KeyResult, right: KeyResult) -> tuple[ComponentChang
         after = rc.value if rc else None
         if before is not None and after is not None and ("\n" in before or "\n" in after):
             before, after = line_delta(before, after)
+            if (before, after) == (NO_REMOVED, NO_ADDED):  # say so, not a placeholder pair
+                before = "(its printed code and constants read the same"
+                after = "what moved is elsewhere in what torch pickles)"
         changes.append(
             ComponentChange(
                 name=name,

@@ -11,20 +11,14 @@ from dataclasses import dataclass
 
 from cachekey_cli.baseline.snapshot import SnapPiece, Snapshot
 from cachekey_cli.compare.categories import CATEGORIES, category_of, mode_explains, refusal_category
+from cachekey_cli.compare.causes import describe, input_findings, input_values
 from cachekey_cli.compare.components import kind_drift
-from cachekey_cli.compare.drift_values import (
-    clip,
-    code_delta,
-    display_name,
-    field_delta,
-    fmt,
-    version,
-)
+from cachekey_cli.compare.context import context, mode, profile_name
+from cachekey_cli.compare.drift_values import display_name, fmt
 from cachekey_cli.errors import ExitCode, InputError
 from cachekey_cli.results import KEY_KINDS, ComponentChange, KeyResult
 
 PER_KIND_LIMIT = 3
-DEFAULT_MODE = "inference"  # snapshots from before --training recorded no mode
 
 
 @dataclass(frozen=True)
@@ -98,11 +92,6 @@ class CheckResult:
         )
 
 
-def profile_name(s: Snapshot) -> str:
-    """The profile a snapshot was keyed with; snapshots before profiles have none."""
-    return str(s.profile.get("name") or "(none recorded)")
-
-
 def _with_sizes(result: SubgraphCheck, a: SnapPiece | None, b: SnapPiece | None) -> SubgraphCheck:
     """vLLM's single-size keys: a moved one is drift; with the range keys unchanged it
     comes from the single-size config (or the list of sizes), so it is config drift."""
@@ -124,11 +113,6 @@ def _with_sizes(result: SubgraphCheck, a: SnapPiece | None, b: SnapPiece | None)
     categories = result.categories if result.drifted else ("config",)
     status = result.status if result.drifted else "drift"
     return SubgraphCheck(result.id, status, categories, tuple(findings), result.changed_kinds)
-
-
-def mode(s: Snapshot) -> str:
-    """"inference" or "training"; snapshots that predate the field were all inference."""
-    return str(s.environment.get("mode") or DEFAULT_MODE)
 
 
 @dataclass(frozen=True)
@@ -173,12 +157,19 @@ def check(
     )
     ids = [p.id for p in new.pieces] + [i for i in before if i not in after]
     results = []
+    dynamo = _dynamo_findings(old, new)
     for pid in ids:
         result = _subgraph(pid, before.get(pid), after.get(pid), old, new, moved)
         result = _with_sizes(result, before.get(pid), after.get(pid))
         if result.drifted and profile_name(old) != profile_name(new):
             result = SubgraphCheck(  # the pieces differ because the compile path does
                 result.id, result.status, ("config",), result.findings, result.changed_kinds
+            )
+        if dynamo and result.status in ("drift", "added", "removed"):
+            cats = {*result.categories, "config"}
+            result = SubgraphCheck(
+                result.id, result.status, tuple(c for c in CATEGORIES if c in cats),
+                (*dynamo, *result.findings), result.changed_kinds,
             )
         # added and removed subgraphs are split drift, and --allow split allows them too
         if result.drifted and set(result.categories) <= set(allow):
@@ -187,7 +178,7 @@ def check(
             )
         results.append(result)
     allowed = tuple(c for c in CATEGORIES if c in allow)
-    return CheckResult(old, new, tuple(results), _context(old, new), allowed, command)
+    return CheckResult(old, new, tuple(results), context(old, new), allowed, command)
 
 
 def _subgraph(
@@ -201,6 +192,11 @@ def _subgraph(
         assert piece is not None
         what = "splitting op" if piece.splitting_op else "compiled subgraph"
         text = f"{status} ({what}; the split has {n_new} subgraphs, was {n_old})"
+        snap = new if a is None else old
+        cause = snap.breaks.get(piece.graph - 1)  # the graph before ended at the break
+        if cause and (piece.graph - 1) not in (old if a is None else new).breaks:
+            verb = "follows" if a is None else "followed"
+            text += f"; graph {piece.graph} {verb} a graph break: {cause}"
         return SubgraphCheck(pid, status, ("split",), (Finding("split", None, None, text),))
     findings: list[Finding] = []
     if a.splitting_op != b.splitting_op or a.op != b.op:
@@ -231,13 +227,17 @@ def _subgraph(
         kinds.append(kind)
         if drift.before is None or drift.after is None:
             category = refusal_category(right.refusal or left.refusal or "")
-            findings.append(Finding(category, kind, None, f"{kind}: {drift.note}"))
+            findings.append(Finding(category, kind, None, f"{kind}: {_refusal(left, right)}"))
             continue
         if kind == "graph_hash":
-            findings.append(Finding("graph", kind, None, "graph_hash: the graph changed"))
+            gm = any(_gm_moved(a.key(k), b.key(k)) for k in ("aot_key", "inductor_key"))
+            where = "the lines are under gm below" if gm else "no key component shows its lines"
+            text = f"graph_hash: the piece's generated code changed ({where})"
+            findings.append(Finding("graph", kind, None, text))
             continue
         findings.extend(
-            _component_findings(kind, drift.changes, left, right, old, new, moved, aot_gm)
+            _component_findings(kind, drift.changes, (left, right), (a, b), (old, new), moved,
+                                aot_gm)
         )
     if not findings and not kinds:
         return SubgraphCheck(pid, "same", (), ())
@@ -246,6 +246,27 @@ def _subgraph(
     return SubgraphCheck(
         pid, "drift", tuple(c for c in CATEGORIES if c in cats), tuple(findings), tuple(kinds)
     )
+
+
+def _dynamo_findings(old: Snapshot, new: Snapshot) -> tuple[Finding, ...]:
+    """Dynamo settings that decide what is baked into the graph: not key components, so
+    their change shows as graph and input drift; said here, by name, as its cause."""
+    a, b = old.dynamo_config, new.dynamo_config
+    out = []
+    for name in sorted(set(a) & set(b)):
+        if a[name] != b[name]:
+            text = (f"dynamo_config.{name} {a[name]} → {b[name]} (it changes what Dynamo "
+                    f"captures; the graph and input changes below follow from it)")
+            out.append(Finding("config", None, f"dynamo_config[{name}]", text))
+    return tuple(out)
+
+
+def _refusal(left: KeyResult, right: KeyResult) -> str:
+    if left.key is not None:
+        return f"torch now refuses to key it: {right.refusal}"
+    if right.key is not None:
+        return f"torch no longer refuses to key it (it refused: {left.refusal})"
+    return f"torch refuses for another reason: {left.refusal} → {right.refusal}"
 
 
 def _gm_moved(left: KeyResult, right: KeyResult) -> bool:
@@ -276,25 +297,44 @@ def _merge_kinds(findings: list[Finding]) -> list[Finding]:
 
 
 def _component_findings(
-    kind: str, changes: tuple[ComponentChange, ...], left: KeyResult, right: KeyResult,
-    old: Snapshot, new: Snapshot, moved: _Moved, aot_gm_moved: bool,
+    kind: str, changes: tuple[ComponentChange, ...], keys: tuple[KeyResult, KeyResult],
+    pieces: tuple[SnapPiece, SnapPiece], snaps: tuple[Snapshot, Snapshot], moved: _Moved,
+    aot_gm_moved: bool,
 ) -> list[Finding]:
+    left, right = keys
     grouped: dict[str, list[ComponentChange]] = {}
+    inputs_moved = False
     for c in changes:
         absent = c.before_hash is None or c.after_hash is None
+        if c.name.startswith("example_inputs["):
+            if moved.mode and not absent and mode_explains(kind, c, aot_gm_moved):
+                grouped.setdefault("config", []).append(c)
+            else:
+                inputs_moved = True  # said once below, aligned by input name
+            continue
         category = category_of(c.name, absent, moved.torch)
         if moved.mode and not absent and mode_explains(kind, c, aot_gm_moved):
             category = "config"
         grouped.setdefault(category, []).append(c)
     raw_before, raw_after = left.component_map(), right.component_map()
+    env = (snaps[0].environment, snaps[1].environment)
     out = []
+    if inputs_moved:
+        texts = input_findings(left, right, (pieces[0].inputs, pieces[1].inputs))
+        texts = texts or ["the inputs moved though each reads the same"]
+        if len(texts) > PER_KIND_LIMIT:
+            rest = [t.split(":", 1)[0].removeprefix("input ") for t in texts[PER_KIND_LIMIT:]]
+            shown = ", ".join(rest[:3]) + (", …" if len(rest) > 3 else "")
+            texts = texts[:PER_KIND_LIMIT] + [f"and {len(rest)} more inputs ({shown})"]
+        for text in texts:
+            out.append(Finding("inputs", kind, "example_inputs", f"{kind}: {text}"))
     for category in CATEGORIES:
         group = grouped.get(category, [])
         for c in group[:PER_KIND_LIMIT]:
             raw = (raw_before.get(c.name), raw_after.get(c.name))
             values = (raw[0].value if raw[0] else None, raw[1].value if raw[1] else None)
-            text = f"{kind}: {_describe(c, values, old, new)}"
-            out.append(Finding(category, kind, c.name, text))
+            text = describe(c, values, env, _names(c.name, left, right, pieces))
+            out.append(Finding(category, kind, c.name, f"{kind}: {text}"))
         if len(group) > PER_KIND_LIMIT:
             more = len(group) - PER_KIND_LIMIT
             names = ", ".join(display_name(c.name) for c in group[PER_KIND_LIMIT:][:3])
@@ -302,77 +342,16 @@ def _component_findings(
                 Finding(category, kind, None, f"{kind}: and {more} more {category} components"
                         f" ({names}{', …' if more > 3 else ''})")
             )
-    return out
+    return sorted(out, key=lambda f: CATEGORIES.index(f.category))
 
 
-def _describe(
-    c: ComponentChange, raw: tuple[str | None, str | None], old: Snapshot, new: Snapshot
-) -> str:
-    """``name before → after``, narrowed to the fields or lines that differ."""
-    name = display_name(c.name)
-    before, after = c.before, c.after
-    if c.name == "torch_version" and c.before_hash and c.after_hash and None in (before, after):
-        before, after = version(old.environment), version(new.environment)
-    if c.before_hash is None:
-        return f"{name} (absent) → {clip(after)}"
-    if c.after_hash is None:
-        return f"{name} {clip(before)} → (absent)"
-    if before is None or after is None:
-        return f"{name} [{c.before_hash[:8]}] → [{c.after_hash[:8]}]"
-    if raw[0] is not None and raw[1] is not None and ("\n" in raw[0] or "\n" in raw[1]):
-        removed, added = code_delta(raw[0], raw[1])  # graph code: the changed lines
-        return f"{name} {removed} → {added}"
-    narrowed = field_delta(before, after)
-    if narrowed is not None:
-        before, after = narrowed
-    return f"{name} {clip(before)} → {clip(after)}"
-
-
-def _context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
-    out = []
-    for name in ("torch", "torch_git", "python", "platform", "devices", "tuple_return"):
-        a, b = old.environment.get(name), new.environment.get(name)
-        if a != b and name == "torch_git":
-            a, b = (x[:12] if isinstance(x, str) else x for x in (a, b))
-        if a != b:
-            out.append(f"environment {name}: {fmt(a)} → {fmt(b)}")
-    if mode(old) != mode(new):
-        out.append(f"config mode: {mode(old)} → {mode(new)} (--training)")
-    if profile_name(old) != profile_name(new):
-        out.append(f"config profile: {profile_name(old)} → {profile_name(new)}")
-    for name in ("cache_mode", "compile_range", "compile_sizes"):
-        a, b = old.profile.get(name), new.profile.get(name)
-        if a != b and old.profile and new.profile:
-            out.append(f"config profile {name}: {fmt(a)} → {fmt(b)}")
-    keys = sorted(set(old.config_overrides) | set(new.config_overrides))
-    for k in keys:
-        a, b = old.config_overrides.get(k), new.config_overrides.get(k)
-        if a != b:
-            out.append(f"config override {k}: {a or '(not set)'} → {b or '(not set)'}")
-    if old.normalize_inputs != new.normalize_inputs:
-        out.append(f"normalize_inputs: {old.normalize_inputs} → {new.normalize_inputs}")
-    if len(old.pieces) != len(new.pieces):
-        out.append(f"split: {len(old.pieces)} → {len(new.pieces)} subgraphs")
-    for kind in KEY_KINDS:
-        a_n = old.unique_keys[old.variant][kind]
-        b_n = new.unique_keys[new.variant][kind]
-        if a_n != b_n:
-            out.append(f"unique {kind} values ({new.variant}): {a_n} → {b_n}")
-    return tuple(out) + traced_file_changes(old, new)
-
-
-def traced_file_changes(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
-    """Which traced file changed (each moves vLLM's cache folder through its code factor)."""
-    if not old.traced_files or not new.traced_files:
-        return ()
-    a, b = dict(old.traced_files), dict(new.traced_files)
-    out = []
-    for name in sorted(set(a) | set(b)):
-        if name not in b:
-            out.append(f"traced file {name}: no longer traced")
-        elif name not in a:
-            out.append(f"traced file {name}: newly traced")
-        elif a[name] != b[name]:
-            before, after = (h[:8] if h else "unreadable" for h in (a[name], b[name]))
-            out.append(f"traced file {name}: content changed (sha256 {before} → {after})")
-    return tuple(out)
+def _names(
+    name: str, left: KeyResult, right: KeyResult, pieces: tuple[SnapPiece, SnapPiece]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Input names for a ``gm`` change, per side, when they match that key's inputs."""
+    if name != "gm":
+        return (), ()
+    counts = (len(input_values(left)), len(input_values(right)))
+    return tuple(  # type: ignore[return-value]
+        p.inputs if len(p.inputs) == n else () for p, n in zip(pieces, counts, strict=False)
+    )

@@ -64,7 +64,7 @@ def _body_first(code: str) -> str:
     return "\n".join([ln for ln in lines if not _HEADER.match(ln.strip())] + head)
 
 
-def _fields(text: str) -> dict[str, str] | None:
+def parse_fields(text: str) -> dict[str, str] | None:
     """``Name(a=1, b=(2, 3))`` → {"a": "1", "b": "(2, 3)"}; None for anything else."""
     head, sep, body = text.partition("(")
     if not sep or not body.endswith(")") or not head.replace("_", "").isalnum():
@@ -89,7 +89,7 @@ def _fields(text: str) -> dict[str, str] | None:
 
 def changed_fields(before: str, after: str) -> list[str] | None:
     """Names of the fields that differ, when both values are ``Name(field=value, ...)`` alike."""
-    a, b = _fields(before), _fields(after)
+    a, b = parse_fields(before), parse_fields(after)
     if a is None or b is None or list(a) != list(b):
         return None
     return [k for k in a if a[k] != b[k]] or None
@@ -98,7 +98,7 @@ def changed_fields(before: str, after: str) -> list[str] | None:
 def field_delta(before: str, after: str) -> tuple[str, str] | None:
     """Only the fields that differ, when both values are ``Name(field=value, ...)`` alike."""
     keys = changed_fields(before, after)
-    a, b = _fields(before), _fields(after)
+    a, b = parse_fields(before), parse_fields(after)
     if keys is None or a is None or b is None:
         return None
     return ", ".join(f"{k}={a[k]}" for k in keys), ", ".join(f"{k}={b[k]}" for k in keys)

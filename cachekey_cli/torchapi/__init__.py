@@ -23,6 +23,7 @@ from cachekey_cli.torchapi.debuglines import parse_debug_lines, refusal_text
 from cachekey_cli.torchapi.dynamo import (
     compile_for_capture,
     compile_reason,
+    dynamo_settings,
     is_graph_break,
     quiet_torch_logs,
     reset_dynamo,
@@ -52,6 +53,7 @@ from cachekey_cli.torchapi.shapes import (
     private_cache_dir,
 )
 from cachekey_cli.torchapi.traced import collect_traced_files
+from cachekey_cli.torchapi.values import input_names
 
 __all__ = [
     "KeySetting",
@@ -70,12 +72,14 @@ __all__ = [
     "compile_reason",
     "config_patched",
     "current_tracing_context",
+    "dynamo_settings",
     "functorch_normalize_inputs_default",
     "graph_returns_tuple",
     "has_symbolic_inputs",
     "inductor_config_value",
     "inductor_key",
     "known_functorch_flags",
+    "input_names",
     "normalize_return",
     "parse_debug_lines",
     "parse_override",

@@ -58,6 +58,27 @@ def quiet_torch_logs() -> Iterator[None]:
             lg.setLevel(old)
 
 
+# Dynamo settings that decide which values are baked into the graph (specialized or
+# installed as attributes) and which stay inputs; none is a key component, they act
+# through the graph and inputs Dynamo captures. See docs/concepts.md.
+VALUE_SETTINGS = (
+    "specialize_int",
+    "specialize_float",
+    "assume_static_by_default",
+    "automatic_dynamic_shapes",
+    "force_parameter_static_shapes",
+    "force_nn_module_property_static_shapes",
+    "prepare_freezing",
+    "install_free_tensors",
+)
+
+
+def dynamo_settings() -> dict[str, str]:
+    """The current value of each of VALUE_SETTINGS that this torch has, as repr text."""
+    config = torch._dynamo.config
+    return {k: repr(getattr(config, k)) for k in VALUE_SETTINGS if hasattr(config, k)}
+
+
 def torch_git_version() -> str | None:
     return getattr(getattr(torch, "version", None), "git_version", None)
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 import torch._functorch.config  # torch._functorch.config.bundled_autograd_cache
 import torch.fx
 
-from cachekey_cli.errors import in_chain
 from cachekey_cli.results import Component, KeyResult
 from cachekey_cli.torchapi.debuglines import (
     aot_debug_lines_enabled,
@@ -33,15 +31,19 @@ from cachekey_cli.torchapi.setting import (
     standalone_kwargs,
 )
 from cachekey_cli.torchapi.shapes import private_cache_dir
+from cachekey_cli.torchapi.spy import (
+    AOT_PREFIX,
+    BUNDLED,
+    FX_CACHE_OFF,
+    NONCE,
+    Seen,
+    aot_from_seen,
+    readable,
+    run_until_fx_key,
+)
+from cachekey_cli.torchapi.values import constant_lines, graph_tensors, saved_configs
 
 AOT_CACHE_OFF = "AOTAutograd cache disabled: a compile computes no AOT key"
-FX_CACHE_OFF = "FX graph cache disabled: Inductor computes no key"
-BUNDLED = "bundled_autograd_cache=True: no separate FX key"
-AOT_PREFIX = "a"  # AOTAUTOGRAD_CACHE_PREFIX: every real AOTAutograd key starts with it
-NONCE = (
-    "no AOT key: torch could not hash this graph and filed it under a random nonce "
-    "(bypass_autograd_cache_key, set by torch's aot_compile), so no later run finds it"
-)
 
 
 def _aot_cache_on() -> bool:
@@ -85,10 +87,9 @@ def aot_key(
                 key, _ = module.autograd_cache_key(as_compiled(gm), list(inputs), **kwargs)
                 if str(key) in known:
                     return KeyResult("aot_key", str(key), known[str(key)])
-            with aot_debug_lines_enabled():
-                key, lines = module.autograd_cache_key(
-                    as_compiled(gm), list(inputs), **kwargs
-                )
+            keyed = as_compiled(gm)
+            with aot_debug_lines_enabled(), saved_configs() as blobs:
+                key, lines = module.autograd_cache_key(keyed, list(inputs), **kwargs)
     except NotImplementedError as exc:
         return KeyResult("aot_key", None, refusal=refusal_text(f"NotImplementedError: {exc}"))
     except BypassAOTAutogradCache as exc:
@@ -96,88 +97,27 @@ def aot_key(
     except Exception as exc:  # torch refusing a graph is a finding, not a crash
         return KeyResult("aot_key", None, refusal=refusal_text(f"{type(exc).__name__}: {exc}"))
     if not str(key).startswith(AOT_PREFIX):
-        return KeyResult("aot_key", None, refusal=NONCE)
-    result = KeyResult("aot_key", str(key), parse_debug_lines(lines))
+        return KeyResult("aot_key", None, refusal=_nonce_reason(gm, inputs, setting))
+    components = readable(parse_debug_lines(lines), constant_lines(keyed, key="aot_key"), blobs)
+    result = KeyResult("aot_key", str(key), components)
     if known is not None:
         known[str(key)] = result.components
     return result
 
 
-class _KeyComputed(Exception):
-    """Raised from inside a compile once the FX graph key exists, to stop compiling."""
-
-
-@contextmanager
-def _spying(
-    aot_seen: list[Any] | None, fx_seen: list[tuple[Any, Any]]
-) -> Iterator[None]:
-    """Record the keys torch computes during a compile; stop it at the FX key.
-
-    The AOT key is recorded where AOTAutogradCache computes it (the module-level
-    ``autograd_cache_key``, which vLLM patches the same way); the FX key where
-    ``FxGraphCache.prepare_key`` returns it, after which the compile is aborted.
-    """
-    from torch._functorch._aot_autograd import autograd_cache
-    from torch._inductor.codecache import FxGraphCache
-
-    real_prepare = FxGraphCache.prepare_key
-    real_key = autograd_cache.autograd_cache_key
-
-    def prepare_spy(*args: Any, **kwargs: Any) -> Any:
-        key_info, cache_info = real_prepare(*args, **kwargs)
-        fx_seen.append((key_info, cache_info))
-        raise _KeyComputed
-
-    def key_spy(*args: Any, **kwargs: Any) -> Any:
-        try:
-            result = real_key(*args, **kwargs)
-        except Exception as exc:
-            if aot_seen is not None:
-                aot_seen.append(exc)
-            raise
-        if aot_seen is not None:
-            aot_seen.append(result)
-        return result
-
-    FxGraphCache.prepare_key = staticmethod(prepare_spy)  # type: ignore[method-assign,assignment]
-    autograd_cache.autograd_cache_key = key_spy  # type: ignore[assignment]
+def _nonce_reason(gm: torch.fx.GraphModule, inputs: Sequence[Any], setting: KeySetting) -> str:
+    """NONCE, with the reason torch could not hash the graph: the same key asked for
+    without ``bypass_autograd_cache_key``, which then raises instead of filing a nonce."""
+    module = importlib.import_module("torch._inductor.standalone_compile")
     try:
-        yield
-    finally:
-        FxGraphCache.prepare_key = staticmethod(real_prepare)  # type: ignore[method-assign,assignment]
-        autograd_cache.autograd_cache_key = real_key  # type: ignore[assignment]
-
-
-def _run_until_fx_key(compile_call: Callable[[], Any], aot_seen: list[Any] | None) -> KeyResult:
-    """Run a compile with the spies in place; the FX key it computed, or why there is none."""
-    from torch._inductor import config as inductor_config
-
-    if inductor_config.force_disable_caches or not inductor_config.fx_graph_cache:
-        return KeyResult("inductor_key", None, refusal=FX_CACHE_OFF)
-    if torch._functorch.config.bundled_autograd_cache:
-        return KeyResult("inductor_key", None, refusal=BUNDLED)
-    fx_seen: list[tuple[Any, Any]] = []
-    try:
-        with private_cache_dir(), _spying(aot_seen, fx_seen):
-            compile_call()
-    except _KeyComputed:
-        pass
+        with scope(setting), torch._functorch.config.patch(bypass_autograd_cache_key=False):
+            module.autograd_cache_key(as_compiled(gm), list(inputs), **key_api_kwargs(setting))
     except Exception as exc:
-        if in_chain(exc, _KeyComputed) is None:
-            reason = refusal_text(f"{type(exc).__name__}: {exc}")
-            return KeyResult("inductor_key", None, refusal=reason)
-    if not fx_seen:
-        return KeyResult(
-            "inductor_key", None, refusal="compile finished without consulting the FX graph cache"
-        )
-    key_info, cache_info = fx_seen[0]
-    if key_info is None:
-        reason = (cache_info or {}).get("cache_bypass_reason", "unknown")
-        return KeyResult(
-            "inductor_key", None, refusal=refusal_text(f"FX graph cache bypass: {reason}")
-        )
-    key, lines = key_info
-    return KeyResult("inductor_key", str(key), parse_debug_lines(lines))
+        reason = refusal_text(f"{type(exc).__name__}: {exc}")
+        if type(exc).__name__ == "BypassAOTAutogradCache":
+            reason = refusal_text(f"cache bypass: {exc}")
+        return NONCE.format(why=f" ({reason})")
+    return NONCE.format(why="")
 
 
 def inductor_key(
@@ -201,7 +141,7 @@ def inductor_key(
         return torch._inductor.standalone_compile(piece, list(inputs), **kwargs)
 
     with scope(setting):
-        return _run_until_fx_key(call, None)
+        return run_until_fx_key(call, Seen(originals=graph_tensors(gm)), record_aot=False)
 
 
 def compile_fx_keys(
@@ -214,43 +154,23 @@ def compile_fx_keys(
     """
     from torch._inductor.compile_fx import compile_fx
 
-    aot_seen: list[Any] = []
+    seen = Seen(originals=graph_tensors(gm))
     with aot_debug_lines_enabled():
-        inductor = _run_until_fx_key(lambda: compile_fx(gm, list(inputs)), aot_seen)
+        inductor = run_until_fx_key(lambda: compile_fx(gm, list(inputs)), seen, record_aot=True)
     if not _aot_cache_on():
         return KeyResult("aot_key", None, refusal=AOT_CACHE_OFF), inductor
-    if not aot_seen and inductor.refusal in (FX_CACHE_OFF, BUNDLED):
+    if not seen.aot and inductor.refusal in (FX_CACHE_OFF, BUNDLED):
         # No FX key to stop at: take the AOT key from compile_fx's own key function.
         from torch._inductor import compile_fx as compile_fx_module
 
         with aot_debug_lines_enabled():
             try:
-                aot_seen.append(
+                seen.aot.append(
                     compile_fx_module.autograd_cache_key(gm, list(inputs), ignore_shape_env=False)
                 )
             except Exception as exc:
-                aot_seen.append(exc)
-    return _aot_from_seen(aot_seen), inductor
-
-
-def _aot_from_seen(seen: list[Any]) -> KeyResult:
-    from torch._functorch._aot_autograd.autograd_cache import BypassAOTAutogradCache
-
-    if not seen:
-        return KeyResult(
-            "aot_key", None, refusal="compile never computed an AOTAutograd key"
-        )
-    first = seen[0]
-    if isinstance(first, BypassAOTAutogradCache):
-        return KeyResult("aot_key", None, refusal=refusal_text(f"cache bypass: {first}"))
-    if isinstance(first, Exception):
-        return KeyResult(
-            "aot_key", None, refusal=refusal_text(f"{type(first).__name__}: {first}")
-        )
-    key, lines = first
-    if not str(key).startswith(AOT_PREFIX):
-        return KeyResult("aot_key", None, refusal=NONCE)
-    return KeyResult("aot_key", str(key), parse_debug_lines(lines))
+                seen.aot.append(exc)
+    return aot_from_seen(seen), inductor
 
 
 def cache_dir_keys(path: str) -> dict[str, list[str]]:
