@@ -202,6 +202,16 @@ def _check_contract(built: Any, spec: ModelSpec) -> tuple[Any, tuple[Any, ...], 
     return module, tuple(args), dict(kwargs)
 
 
+def _collect_replaced() -> None:
+    """Tear down the module object a reload replaced, now rather than at a random later
+    garbage collection: its torch.library registrations (a custom op the model defines)
+    unregister when it goes, which drops torch.ops' cached op objects, and a split op
+    resolved before that would match no node traced after it."""
+    import gc
+
+    gc.collect()
+
+
 def _import_file(path: str) -> ModuleType:
     if not os.path.exists(path):
         raise InputError(f"model file {path} does not exist", "check the path")
@@ -215,9 +225,12 @@ def _import_file(path: str) -> ModuleType:
     mod = importlib.util.module_from_spec(spec)
     folder = os.path.dirname(abspath)
     sys.path.insert(0, folder)
+    reloaded = name in sys.modules
     sys.modules[name] = mod
     try:
         spec.loader.exec_module(mod)
+        if reloaded:
+            _collect_replaced()
     except SyntaxError as exc:
         sys.modules.pop(name, None)
         raise InputError(
