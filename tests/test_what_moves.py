@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from cachekey_cli import torchapi
 from tests.conftest import FIXTURES, analyse
 
 pytestmark = pytest.mark.compile
@@ -105,6 +106,7 @@ class Row:
     refused: tuple[str, ...] = ()  # key kinds torch refuses on both sides (no key, nothing filed)
 
 
+_AUTOCAST_KEYED = torchapi.aot_cache_accepts_autocast()
 VLLM_FREEZES_NOT = "freezing is on (both): vLLM does not freeze"
 TC_FREEZING = "freezing is on (both): under torch.compile a weight change is drift"
 
@@ -165,6 +167,11 @@ ROWS = (
          "break: Call to `torch._dynamo.graph_break()` (moves_model.py:",
          "graph break: graph 0 now ends at Call to `torch._dynamo.graph_break()`"),
         ("graph", "split"), old=Side(mode="no-aot")),
+    # torch 2.13's AOTAutograd cache refuses a graph that enters autocast; 2.14 keys it
+    Row("autocast", Side("autocast"), (True, True, True),
+        ("aot_key: gm relu = add_1.relu(); add_1 = None → _enter_autocast = "
+         "torch.amp.autocast_mode._enter_autocast('cpu'",), ("graph",))
+    if _AUTOCAST_KEYED else
     Row("autocast", Side("autocast"), (True, True, True),
         ("aot_key: torch now refuses to key it: no AOT key: torch could not hash this graph "
          "(cache bypass: Unsupported call_function target <function _enter_autocast>",),
