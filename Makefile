@@ -13,8 +13,13 @@ VENV214 ?= .venv-torch214
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cachekey-installed
 DEMO_MODEL ?= fixtures/transformer.py
+# make test-vllm: real vLLM 0.33.0 (with its own torch 2.14) in a venv of its own, about
+# 9 GB; VLLM_VENV=/path/to/an/existing/vllm-venv reuses one (cachekey is installed into it).
+VLLM_VENV ?= .venv-vllm
+VLLM_BIN := $(VLLM_VENV)/bin
+VLLM_STAMP := $(VLLM_VENV)/.cachekey-vllm-installed
 
-.PHONY: demo test test-torch214 lint bench bench-plugin clean
+.PHONY: demo test test-torch214 test-vllm lint bench bench-plugin clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +42,23 @@ test: $(STAMP)
 test-torch214:
 	$(MAKE) test VENV=$(VENV214) TORCH="$(TORCH214)"
 
+# Heavy and not part of `make test`: real vLLM compiles on the CPU, compared with cachekey's
+# keys (tests/real_vllm/), plus the live check of vLLM's code hash from cachekey's own venv.
+# The torch pin of this project does not apply in vLLM's venv (vLLM pins its own torch).
+$(VLLM_BIN)/python:
+	$(PYTHON) -m venv $(VLLM_VENV)
+
+$(VLLM_STAMP): pyproject.toml Makefile | $(VLLM_BIN)/python
+	PIP_CONSTRAINT="" $(VLLM_BIN)/python -m pip install --quiet --constraint /dev/null vllm==0.33.0
+	$(VLLM_BIN)/python -m pip install --quiet --no-deps -e .
+	$(VLLM_BIN)/python -m pip install --quiet pytest
+	touch $(VLLM_STAMP)
+
+test-vllm: $(VLLM_STAMP) $(STAMP)
+	$(VLLM_BIN)/python -m pytest -q -p no:cacheprovider tests/real_vllm
+	CACHEKEY_VLLM_PYTHON="$(abspath $(VLLM_BIN))/python" $(BIN)/python -m pytest -q \
+		-p no:cacheprovider tests/test_vllm_cache_model.py -k live_vllm
+
 lint: $(STAMP)
 	$(BIN)/ruff check cachekey_cli tests benchmarks
 	$(BIN)/mypy cachekey_cli
@@ -50,4 +72,4 @@ bench-plugin: $(STAMP)
 	$(BIN)/python benchmarks/plugin.py
 
 clean:
-	rm -rf $(VENV) $(VENV214) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV214) .venv-vllm .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -117,6 +117,12 @@ class ProfileInfo:
     settings: Mapping[str, str] = field(default_factory=dict)  # reproduced arguments and config
     not_reproduced: tuple[str, ...] = ()  # what the real client adds that we cannot
     notes: tuple[str, ...] = ()
+    vllm_version: str | None = None  # the importable vLLM that keyed the pieces (None: torch side)
+    # the folders this deployment files under, named by vLLM's own factor functions:
+    hash_folder: str | None = None  # torch_compile_cache/<10 hex>/ (the factors' hash)
+    aot_compile_folder: str | None = None  # torch_compile_cache/torch_aot_compile/<64 hex>/
+    # env_hash, config_hash, code_hash, compiler_hash, rank_folder, prefix (cache_dir if set)
+    folder_factors: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

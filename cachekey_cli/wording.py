@@ -1,6 +1,8 @@
-"""Small wording helpers shared by reports: counts with the right singular or plural noun."""
+"""Small wording helpers shared by reports: plural nouns, freezing, vLLM's cache folders."""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 def plural(n: int, singular: str, many: str | None = None) -> str:
@@ -32,3 +34,15 @@ def freezing_line(profile: str, which: str = "") -> str:
     """One line on freezing for the profile's path; ``which`` says which side has it on."""
     said = _FREEZING["torch-compile" if profile == "torch-compile" else "vllm"]
     return f"freezing is on{f' ({which})' if which else ''}: {said}"
+
+
+def folder_line(info: Any) -> str:
+    """Where this deployment's vLLM files its compile cache, under VLLM_CACHE_ROOT."""
+    parts = []
+    factors = info.folder_factors
+    if info.hash_folder:
+        parts.append(f"torch_compile_cache/{info.hash_folder}/"
+                     f"{factors.get('rank_folder', 'rank_0_0')}/{factors.get('prefix', '')}")
+    if info.aot_compile_folder:
+        parts.append(f"torch_compile_cache/torch_aot_compile/{info.aot_compile_folder}")
+    return "; ".join(parts)

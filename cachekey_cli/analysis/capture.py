@@ -115,17 +115,21 @@ def capture(
             dynamic()
         fullgraph = bool(style and style.fullgraph)
         aot = bool(style and style.aot_compile)
-        target = module.forward if aot and isinstance(module, torch.nn.Module) else module
-        compiled = torchapi.compile_for_capture(
-            target, backend, fullgraph=fullgraph, dynamic=style.dynamic if style else None,
-            aot=aot,
-        )
+        # vLLM compiles the bound forward (a decorated model's __call__ is vLLM's own)
+        target = module.forward if fullgraph and isinstance(module, torch.nn.Module) else module
+        client = style.scope(target) if style is not None and style.scope is not None \
+            else contextlib.nullcontext()
         traced = (
             torchapi.collect_traced_files(module, traced_files)
             if traced_files is not None
             else contextlib.nullcontext()
         )
-        with mode, traced, torchapi.quiet_torch_logs(), contextlib.redirect_stdout(sys.stderr):
+        with client, mode, traced, torchapi.quiet_torch_logs(), \
+                contextlib.redirect_stdout(sys.stderr):
+            compiled = torchapi.compile_for_capture(
+                target, backend, fullgraph=fullgraph, dynamic=style.dynamic if style else None,
+                aot=aot,
+            )
             if aot:
                 torchapi.run_aot_compile(compiled, model.args, model.kwargs)
             else:

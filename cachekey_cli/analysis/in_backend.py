@@ -62,6 +62,7 @@ class BackendWork:
         from cachekey_cli.analysis import split
 
         start = time.perf_counter()
+        self.profile.backend_entered()  # where vLLM hashes its folder's factors
         if not self.dynamo_config:
             self.dynamo_config.update(torchapi.dynamo_settings())
         devices = {x.device.type for x in example_inputs if hasattr(x, "device")}

@@ -15,6 +15,7 @@ import importlib
 import importlib.util
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -60,14 +61,21 @@ def parse_spec(text: str) -> ModelSpec:
 INIT_MODES = ("auto", "real", "meta")
 
 
-def load(text: str, init: str = "auto", seq_len: int | None = None) -> LoadedModel:
+def load(
+    text: str,
+    init: str = "auto",
+    seq_len: int | None = None,
+    before_factory: Callable[[ModuleType], None] | None = None,
+) -> LoadedModel:
     """Import the model and call its factory.
 
     ``init="meta"`` calls the factory under the meta device, then gives the
     module and the inputs uninitialized CPU storage (see ``materialize``).
     Model code may print: stdout carries only the report (e.g. JSON), so
     anything the model writes goes to stderr instead. ``seq_len`` is the
-    input length of ``hf:`` models, and an error for any other.
+    input length of ``hf:`` models, and an error for any other. ``before_factory(module)``
+    runs once a model file is imported, before its factory is called (a client's set-up
+    that the model's construction must see, e.g. vLLM's current config).
     """
     if init not in INIT_MODES:
         raise InputError(f"unknown init mode {init!r}", f"use one of {', '.join(INIT_MODES)}")
@@ -79,7 +87,7 @@ def load(text: str, init: str = "auto", seq_len: int | None = None) -> LoadedMod
                 f"--seq-len is for hf: models, and {text} is a model file or module",
                 "drop --seq-len; the factory decides its inputs",
             )
-        return _load(text, "real" if init == "auto" else init)
+        return _load(text, "real" if init == "auto" else init, before_factory)
 
 
 def _load_hf(text: str, init: str, seq_len: int | None) -> LoadedModel:
@@ -104,9 +112,13 @@ def from_object(
     return LoadedModel(spec, module, args, kwargs, split_ops)
 
 
-def _load(text: str, init: str) -> LoadedModel:
+def _load(
+    text: str, init: str, before_factory: Callable[[ModuleType], None] | None = None
+) -> LoadedModel:
     spec = parse_spec(text)
     mod = _import_file(spec.target) if spec.is_file else _import_module(spec.target)
+    if before_factory is not None:
+        before_factory(mod)
     factory = getattr(mod, spec.factory, None)
     if factory is None or not callable(factory):
         raise InputError(

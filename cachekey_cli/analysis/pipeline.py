@@ -7,6 +7,7 @@ caller through ``progress(stage, done, total)``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
 import sys
@@ -16,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from cachekey_cli.analysis import profiles
 from cachekey_cli.errors import InputError
 from cachekey_cli.results import Analysis, CapturedGraph, Environment, ModelInfo, Piece
 from cachekey_cli.wording import freezing_line
@@ -44,6 +44,7 @@ class Options:
     dynamic_dims: tuple[str, ...] = ()  # "ARG:DIM" from --dynamic-dim; empty: the file's or none
     compile_sizes: tuple[int, ...] = ()  # vLLM single-size compiles keyed besides the range
     seq_len: int | None = None  # --seq-len: input length of hf: models (None: 16)
+    vllm_config: str | None = None  # --vllm-config: a JSON file of VllmConfig fields (needs vLLM)
 
 
 @dataclass
@@ -85,40 +86,35 @@ def parse_overrides(options: Options) -> dict[str, dict[str, Any]]:
 
 def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> Run:
     """Analyse ``options.model``; ``loaded`` (a loader.LoadedModel) skips loading it."""
+    with contextlib.ExitStack() as stack:
+        return _run(options, progress, stack, loaded)
+
+
+def _run(
+    options: Options, progress: Progress, stack: contextlib.ExitStack[Any], loaded: Any
+) -> Run:
     timings: dict[str, float] = {}
     with _timed(timings, "import_torch"):
         import torch
 
         from cachekey_cli import torchapi
-        from cachekey_cli.analysis import (
-            capture,
-            dynamic_dims,
-            in_backend,
-            keys,
-            loader,
-            split,
-            split_ops,
-        )
+        from cachekey_cli.analysis import capture, dynamic_dims, in_backend, keys, prepare, split
         from cachekey_cli.analysis.traced import traced_files
 
-    profile = profiles.get(options.profile)
     overrides = parse_overrides(options)
     with _timed(timings, "load"):
         progress("load", 0, 1)
-        if loaded is None:
-            model = loader.load(options.model, init=options.init, seq_len=options.seq_len)
-        else:
-            model = loaded
-        names, origin = split_op_names(split_ops, options, model)
-        ops = resolve_ops(split_ops, options, model) if profile.splits else ()
+        prep = prepare.prepare(options, stack, loaded)
+        profile, model, names, origin, ops = (
+            prep.profile, prep.model, prep.names, prep.origin, prep.ops)
         impl = split.tuple_return_impl(options.tuple_return_impl)
-        dims = resolve_dynamic_dims(dynamic_dims, options, model)
+        dims = prep.dims
         progress("load", 1, 1)
 
     warnings: list[str] = []
     keyer = keys.Keyer()
     work = in_backend.BackendWork(
-        profile, ops, impl, overrides, options.compile_sizes, keyer, progress
+        profile, ops, impl, overrides, prep.compile_sizes, keyer, progress
     )
 
     style = [profile.capture_style()]
@@ -159,6 +155,7 @@ def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> R
     timings["key"] = round(work.key_seconds, 4)
     if profile.splits:
         warnings.extend(_split_warnings(ops, work.matched, origin))
+    warnings.extend(profile.warnings())
 
     pieces = []
     for _, (cap, variants) in sorted(work.pieces.items()):
@@ -176,7 +173,7 @@ def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> R
                     dynamic_shapes=raw.dynamic_shapes,
                     sizes={
                         size: work.sizes[(cap.index, raw.name, size)]
-                        for size in options.compile_sizes
+                        for size in prep.compile_sizes
                         if (cap.index, raw.name, size) in work.sizes
                     },
                     inputs=torchapi.input_names(raw.gm),
@@ -228,20 +225,12 @@ def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> R
         normalize_inputs=options.normalize_inputs,
         timings=timings,
         mode="inference" if options.inference else "training",
-        profile=_with_freezing(profile.info(devices, options.compile_sizes), freezing),
+        profile=_with_freezing(profile.info(devices, prep.compile_sizes, traced), freezing),
         traced_files=traced_files(traced),
         dynamo_config=work.dynamo_config,
     )
     return Run(analysis, work.raw, overrides)
 
-
-
-def resolve_dynamic_dims(dynamic_dims: Any, options: Options, model: Any) -> tuple[Any, ...]:
-    if options.dynamic_dims:
-        return tuple(dynamic_dims.parse(t) for t in options.dynamic_dims)
-    if model.dynamic_dims is not None:
-        return dynamic_dims.from_model_file(model.dynamic_dims, model.spec.target)
-    return ()
 
 
 def _with_freezing(info: Any, freezing: bool) -> Any:
@@ -273,25 +262,3 @@ def _key_cost(keyer: Any) -> dict[str, float]:
         if seconds:
             out[f"{name}_ms_first"] = round(1000 * seconds[0], 2)
     return out
-
-
-def split_op_names(split_ops: Any, options: Options, model: Any) -> tuple[tuple[str, ...], str]:
-    """The splitting ops asked for, and where from: --split-op, SPLIT_OPS or the default."""
-    if options.split_ops:
-        return tuple(options.split_ops), "--split-op"
-    if model.split_ops is not None:
-        return tuple(model.split_ops), "SPLIT_OPS"
-    return tuple(split_ops.DEFAULT_SPLIT_OPS), "default"
-
-
-def resolve_ops(split_ops: Any, options: Options, model: Any) -> tuple[Any, ...]:
-    names, origin = split_op_names(split_ops, options, model)
-    if origin != "default":
-        return tuple(split_ops.resolve_split_ops(names))
-    ops = []
-    for name in names:  # some SDPA variants are absent from some builds
-        try:
-            ops.append(split_ops.resolve_split_op(name))
-        except InputError:
-            continue
-    return tuple(ops)

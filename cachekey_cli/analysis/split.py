@@ -161,10 +161,10 @@ def _op_name(target: Any) -> str | None:
 
 
 def _matching_op(node: torch.fx.Node | None, ops: tuple[SplitOp, ...]) -> SplitOp | None:
-    if node is None or node.op != "call_function":
+    if node is None:
         return None
     for op in ops:
-        if op.matches(node.target):
+        if op.matches_node(node):
             return op
     return None
 

@@ -6,6 +6,7 @@ Resolution imports torch lazily, so naming the defaults costs nothing.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +28,14 @@ DEFAULT_SPLIT_OPS = (
 class SplitOp:
     name: str
     target: Any  # OpOverloadPacket, OpOverload or a Python callable
+    # a client's own test of a graph node (vLLM's should_split, where vLLM is
+    # installed: it matches op names, registered or not); None: match ``target``
+    node_test: Callable[[Any], bool] | None = None
+
+    def matches_node(self, node: Any) -> bool:
+        if self.node_test is not None:
+            return self.node_test(node)
+        return node.op == "call_function" and self.matches(node.target)
 
     def matches(self, node_target: Any) -> bool:
         if node_target is self.target:

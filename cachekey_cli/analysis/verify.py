@@ -41,21 +41,19 @@ Progress = Callable[[str, int, int], None]
 
 def verify(options: Any, analysis: Analysis, progress: Progress | None = None) -> list[Check]:
     from cachekey_cli import torchapi
-    from cachekey_cli.analysis import dynamic_dims, loader, pipeline, profiles
+    from cachekey_cli.analysis import pipeline, prepare
 
-    profile = profiles.get(options.profile)
     overrides = pipeline.parse_overrides(options)
-    model = loader.load(options.model, init=options.init)
-    dims = pipeline.resolve_dynamic_dims(dynamic_dims, options, model)
-    with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
-        if profile.splits:
-            return _verify_pieces(options, analysis, profile, overrides, model, dims, progress)
-        return _verify_torch_compile(options, analysis, model, dims)
+    with contextlib.ExitStack() as stack:
+        prep = prepare.prepare(options, stack)
+        with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
+            if prep.profile.splits:
+                return _verify_pieces(options, analysis, prep, overrides, progress)
+            return _verify_torch_compile(options, analysis, prep.model, prep.dims)
 
 
 def _verify_pieces(
-    options: Any, analysis: Analysis, profile: Any, overrides: Any, model: Any, dims: Any,
-    progress: Progress | None,
+    options: Any, analysis: Analysis, prep: Any, overrides: Any, progress: Progress | None,
 ) -> list[Check]:
     """Split inside a fresh backend call and standalone_compile every piece for real.
 
@@ -65,9 +63,9 @@ def _verify_pieces(
     import torch
 
     from cachekey_cli import torchapi
-    from cachekey_cli.analysis import capture, dynamic_dims, in_backend, pipeline, split, split_ops
+    from cachekey_cli.analysis import capture, dynamic_dims, in_backend, split
 
-    ops = pipeline.resolve_ops(split_ops, options, model)
+    profile, model, dims, ops = prep.profile, prep.model, prep.dims, prep.ops
     impl = split.tuple_return_impl(options.tuple_return_impl)
     by_id = {p.id: p for p in analysis.pieces}
     todo = sum(1 for p in analysis.pieces if not p.splitting_op) * 2
@@ -75,6 +73,7 @@ def _verify_pieces(
     wanted = ["tuple_return"]
 
     def on_graph(cap: Any, example_inputs: list[Any]) -> None:
+        profile.backend_entered()
         devices = sorted({x.device.type for x in example_inputs if isinstance(x, torch.Tensor)})
         setting = in_backend.with_overrides(
             profile.range_setting(devices, cap.context), overrides

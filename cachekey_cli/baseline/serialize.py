@@ -61,6 +61,10 @@ def profile(analysis: Analysis) -> dict[str, Any] | None:
         "settings": dict(sorted(info.settings.items())),
         "not_reproduced": list(info.not_reproduced),
         "notes": list(info.notes),
+        "vllm_version": info.vllm_version,
+        "hash_folder": info.hash_folder,
+        "aot_compile_folder": info.aot_compile_folder,
+        "folder_factors": dict(sorted(info.folder_factors.items())),
     }
 
 

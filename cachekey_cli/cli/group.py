@@ -139,6 +139,15 @@ def model_options(f: Any) -> Any:
             help="vllm profile: also key vLLM's single-size compile for N tokens "
             "(compile_sizes). Repeatable.",
         ),
+        click.option(
+            "--vllm-config",
+            "vllm_config",
+            metavar="FILE",
+            default=None,
+            help="vllm profile, where vLLM is installed: a JSON object of VllmConfig fields "
+            '(e.g. {"compilation_config": {...}}), built with vLLM\'s own config classes. '
+            "Default: vLLM's defaults.",
+        ),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)
@@ -161,6 +170,7 @@ def build_options(model: str, **kw: Any) -> Any:
         profile=kw.get("profile") or profiles.DEFAULT,
         dynamic_dims=tuple(kw.get("dynamic_dims") or ()),
         compile_sizes=tuple(sorted(set(kw.get("compile_sizes") or ()))),
+        vllm_config=kw.get("vllm_config"),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cachekey_cli import wording
 from cachekey_cli.compare.verdict import piece_verdict, summarize
 from cachekey_cli.results import DiffResult, KeyResult
 
@@ -27,9 +28,13 @@ def _profile_lines(a: Any) -> list[str]:
     line = f"profile **{info.name}** ({info.client})"
     if info.cache_mode:
         line += f" · vLLM mode `{info.cache_mode}`"
+    if info.compile_range and info.vllm_version:
+        line += f" · range {info.compile_range}"
     if info.compile_sizes:
         line += f" · sizes {', '.join(map(str, info.compile_sizes))}"
     lines = [line, ""]
+    if info.hash_folder or info.aot_compile_folder:
+        lines += [f"vLLM folder: `{wording.folder_line(info)}`", ""]
     for item in info.not_reproduced:
         lines += [f"> not reproduced: {item}", ""]
     return lines

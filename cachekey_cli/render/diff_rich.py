@@ -17,7 +17,7 @@ from rich.text import Text
 from cachekey_cli.compare.verdict import piece_verdict, summarize
 from cachekey_cli.render.console import finish, make_console
 from cachekey_cli.results import DiffResult, KeyResult, PieceDiff
-from cachekey_cli.wording import plural
+from cachekey_cli.wording import folder_line, plural
 
 SHORT = 8
 VERDICT_STYLE = {"same": "green", "drift": "bold red", "not compiled": "dim"}
@@ -124,6 +124,8 @@ def profile_rows(a: Any) -> list[tuple[str, Text]]:
         if info.compile_sizes:
             mode.append(f"; sizes {', '.join(map(str, info.compile_sizes))}", style="dim")
         rows.append(("vllm mode", mode))
+    if info.hash_folder or info.aot_compile_folder:
+        rows.append(("vllm folder", Text(folder_line(info))))
     for item in info.not_reproduced:
         what = item.split(":", 1)[0]
         label = "vLLM's post-grad pass manager" if what == "post_grad_custom_post_pass" else what

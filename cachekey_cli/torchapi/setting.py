@@ -3,15 +3,16 @@
 A ``KeySetting`` holds what a real compile call carries besides the graph and
 its inputs: ``standalone_compile``'s ``dynamic_shapes``, ``aot`` and
 ``donate_graph_module`` arguments, the Inductor ``config_patches`` it passes,
-the functorch flags in force around it, and the tracing context or fake mode
-the inputs belong to. ``scope(setting)`` puts all of that in place, so that a
-key function called inside it sees what the real compile saw.
+the functorch flags in force around it, the tracing context or fake mode the
+inputs belong to, and any context of the client's own around the call.
+``scope(setting)`` puts all of that in place, so that a key function called
+inside it sees what the real compile saw.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +34,10 @@ class KeySetting:
     # "standalone_compile" (a client that compiles pieces itself, as vLLM does) or
     # "compile_fx" (torch.compile's Inductor backend called by Dynamo)
     entry: str = "standalone_compile"
+    # the client's own context around each compile, entered first (vLLM's compile
+    # context for the compile range: its pass context, which its post-grad pass
+    # manager's uuid reads); None for none
+    client_scope: Callable[[], contextlib.AbstractContextManager[Any]] | None = None
 
     def inductor_patches(self) -> dict[str, Any]:
         return dict(self.inductor)
@@ -48,6 +53,8 @@ def scope(setting: KeySetting) -> Iterator[None]:
     from torch._inductor import config as inductor_config
 
     with contextlib.ExitStack() as stack:
+        if setting.client_scope is not None:
+            stack.enter_context(setting.client_scope())
         if setting.functorch:
             stack.enter_context(torch._functorch.config.patch(dict(setting.functorch)))
         if setting.inductor:

@@ -5,8 +5,10 @@ A profile says whether a Dynamo graph is split, and in which ``KeySetting``
 keyed, so that the keys are the ones that client files its artifacts under.
 
 - ``vllm`` (the default): vLLM's piecewise path, split and keyed inside the
-  Dynamo backend (``profiles/vllm.py``, with its cache modes in
-  ``profiles/vllm_mode.py``).
+  Dynamo backend: on the torch side where vLLM is not importable
+  (``profiles/vllm.py``, with its cache modes in ``profiles/vllm_mode.py``),
+  with vLLM's own settings where it is (``profiles/vllm_installed.py``, which
+  reaches vLLM through ``profiles/vllm_live.py``, the one module importing it).
 - ``torch-compile``: ``torch.compile(model)`` with the Inductor backend, one
   compiled unit per Dynamo graph (``profiles/torch_compile.py``).
 """
@@ -14,7 +16,7 @@ keyed, so that the keys are the ones that client files its artifacts under.
 from __future__ import annotations
 
 from cachekey_cli.analysis.profiles.profile import Profile, ProfileInfo
-from cachekey_cli.errors import UsageError
+from cachekey_cli.errors import InputError, UsageError
 
 NAMES = ("vllm", "torch-compile")
 DEFAULT = "vllm"
@@ -22,14 +24,32 @@ DEFAULT = "vllm"
 __all__ = ["DEFAULT", "NAMES", "Profile", "ProfileInfo", "get"]
 
 
-def get(name: str) -> Profile:
-    """The profile called ``name``; a usage error that lists the names otherwise."""
-    if name == "vllm":
-        from cachekey_cli.analysis.profiles.vllm import VllmProfile
+def get(name: str, vllm_config: str | None = None) -> Profile:
+    """The profile called ``name``; a usage error that lists the names otherwise.
 
-        return VllmProfile()
+    ``vllm`` takes its settings from vLLM itself where ``import vllm`` works
+    (``vllm_installed``), and mirrors them on the torch side elsewhere.
+    ``vllm_config`` (``--vllm-config``) needs vLLM.
+    """
+    if name not in NAMES:
+        raise UsageError(f"unknown profile {name!r}", f"use one of: {', '.join(NAMES)}")
+    if vllm_config is not None and name != "vllm":
+        raise UsageError("--vllm-config is for --profile vllm", "drop it, or use --profile vllm")
     if name == "torch-compile":
         from cachekey_cli.analysis.profiles.torch_compile import TorchCompileProfile
 
         return TorchCompileProfile()
-    raise UsageError(f"unknown profile {name!r}", f"use one of: {', '.join(NAMES)}")
+    from cachekey_cli.analysis.profiles import vllm_live
+
+    found = vllm_live.probe()
+    if found.version is not None:
+        from cachekey_cli.analysis.profiles.vllm_installed import InstalledVllmProfile
+
+        return InstalledVllmProfile(found.version, vllm_config)
+    if vllm_config is not None:
+        reason = f"import vllm fails: {found.error}" if found.error else "vLLM is not installed"
+        raise InputError(f"--vllm-config needs vLLM, and {reason}",
+                         "run cachekey where vLLM is installed, or drop --vllm-config")
+    from cachekey_cli.analysis.profiles.vllm import VllmProfile
+
+    return VllmProfile(import_error=found.error)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,8 @@ class CaptureStyle:
     fullgraph: bool = False
     dynamic: bool | None = None
     aot_compile: bool = False
+    # the client's own context around torch.compile, given the function compiled
+    scope: Callable[[Any], AbstractContextManager[Any]] | None = None
 
 
 class Profile:
@@ -30,6 +34,29 @@ class Profile:
     def capture_style(self) -> CaptureStyle:
         return CaptureStyle()
 
+    def session(self, split_ops: Sequence[str], origin: str,
+                compile_sizes: Sequence[int]) -> AbstractContextManager[None]:
+        """The client's context while the model is built, traced and keyed (given the split
+        ops asked for, where from, and the compile sizes)."""
+        return contextlib.nullcontext()
+
+    def split_ops(self) -> tuple[tuple[str, ...], str, tuple[Any, ...]] | None:
+        """(names, origin, ops) when the client decides the splitting ops; None: cachekey's."""
+        return None
+
+    def compile_sizes(self, asked: Sequence[int]) -> tuple[int, ...]:
+        return tuple(asked)
+
+    def dynamic_dims(self, module: Any, args: tuple[Any, ...]) -> tuple[str, ...] | None:
+        """``ARG:DIM`` the client marks on its own, when the user names none."""
+        return None
+
+    def backend_entered(self) -> None:
+        """Called at each graph, inside the Dynamo backend call, before the split."""
+
+    def warnings(self) -> list[str]:
+        return []
+
     def range_setting(self, devices: Sequence[str], context: Any) -> Any:
         """The KeySetting of the general-shape compile of one unit."""
         raise NotImplementedError
@@ -38,7 +65,9 @@ class Profile:
         """The KeySetting of a single-size compile, for clients that have them."""
         raise NotImplementedError
 
-    def info(self, devices: Sequence[str], compile_sizes: Sequence[int]) -> ProfileInfo:
+    def info(self, devices: Sequence[str], compile_sizes: Sequence[int],
+             traced: set[str] | None = None) -> ProfileInfo:
+        """What the keys were taken on; ``traced`` are the files Dynamo traced."""
         raise NotImplementedError
 
 

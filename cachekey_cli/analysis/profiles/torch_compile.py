@@ -33,7 +33,8 @@ class TorchCompileProfile(Profile):
             "--compile-size is vLLM's single-size compile", "drop it with --profile torch-compile"
         )
 
-    def info(self, devices: Sequence[str], compile_sizes: Sequence[int]) -> ProfileInfo:
+    def info(self, devices: Sequence[str], compile_sizes: Sequence[int],
+             traced: set[str] | None = None) -> ProfileInfo:
         return ProfileInfo(
             name=self.name,
             client="torch.compile (Inductor backend)",

@@ -19,7 +19,8 @@ What vLLM does, and where (all under ``vllm/compilation/`` of v0.33.0):
 - ``config/compilation.py`` and ``backends.py`` (``configure_post_pass``): the
   config patches. ``enable_auto_functionalized_v2=False`` and
   ``_cache_config_ignore_prefix`` are reproduced here; the ``PostGradPassManager``
-  in ``post_grad_custom_post_pass`` needs vLLM itself.
+  in ``post_grad_custom_post_pass`` needs vLLM itself (``vllm_installed.py``,
+  used instead of this profile wherever ``import vllm`` works).
 """
 
 from __future__ import annotations
@@ -54,11 +55,12 @@ class VllmProfile(Profile):
     name = "vllm"
     splits = True
 
-    def __init__(self) -> None:
+    def __init__(self, import_error: str | None = None) -> None:
         from cachekey_cli import torchapi
 
         self.release = torchapi.torch_release()
         self.mode: CacheMode = read_mode(self.release)
+        self.import_error = import_error  # vLLM installed, but ``import vllm`` failed
 
     def capture_style(self) -> CaptureStyle:
         """``torch.compile(forward, fullgraph=True, dynamic=False)`` (``compilation/wrapper.py``),
@@ -112,7 +114,8 @@ class VllmProfile(Profile):
     def size_setting(self, size: int, fake_mode: Any, devices: Sequence[str]) -> Any:
         return self._setting(devices, True, fake_mode, f"size {size}")
 
-    def info(self, devices: Sequence[str], compile_sizes: Sequence[int]) -> ProfileInfo:
+    def info(self, devices: Sequence[str], compile_sizes: Sequence[int],
+             traced: set[str] | None = None) -> ProfileInfo:
         notes = []
         if not self.mode.standalone:
             notes.append(
@@ -121,6 +124,9 @@ class VllmProfile(Profile):
             )
         if self.mode.cache_disabled:
             notes.append("VLLM_DISABLE_COMPILE_CACHE=1: vLLM files no artifact under these keys")
+        if self.import_error:
+            notes.append(f"vLLM is installed but import vllm fails ({self.import_error}): "
+                         "keys are taken on the torch side")
         return ProfileInfo(
             name=self.name,
             client=f"vLLM {VLLM_MIRRORED} (torch side; vLLM not importable)",

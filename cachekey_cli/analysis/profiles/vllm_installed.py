@@ -1,0 +1,191 @@
+"""The ``vllm`` profile where vLLM is importable: every setting taken from vLLM itself.
+
+Same path as ``profiles/vllm.py`` (split and key inside the Dynamo backend, on
+lazy pieces, in vLLM's order), but nothing is mirrored that vLLM can say for
+itself (``profiles/vllm_live.py`` makes the calls):
+
+- the ``VllmConfig`` from ``--vllm-config`` (vLLM's defaults otherwise), built
+  before the model so that a ``@support_torch_compile`` model sees it, as it
+  does under ``set_current_vllm_config`` in vLLM;
+- ``config_patches``: ``VllmBackend.inductor_config`` after
+  ``configure_post_pass()``, with ``set_inductor_config`` for single sizes;
+- around each compile: ``CompilerManager.compile_context(range)`` (its
+  ``pass_context``), the functorch flags of the mode (``vllm.envs``), and
+  ``autograd_cache_normalize_inputs``;
+- splitting ops, compile ranges and sizes from the config; dims marked dynamic
+  as the model's ``@support_torch_compile`` marks them;
+- the hash folder and the AOT-compile folder, from vLLM's factor functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+from cachekey_cli.analysis.profiles import vllm_live
+from cachekey_cli.analysis.profiles.profile import CaptureStyle, flat_settings
+from cachekey_cli.analysis.profiles.vllm import AOT_COMPILE_FLAGS, VllmProfile
+from cachekey_cli.analysis.profiles.vllm_mode import CacheMode
+from cachekey_cli.errors import InputError, UsageError
+from cachekey_cli.results import ProfileInfo
+
+
+class InstalledVllmProfile(VllmProfile):
+    """Keys as the installed vLLM computes them; ready once ``session()`` has run."""
+
+    def __init__(self, version: str, config_path: str | None) -> None:
+        super().__init__()
+        self.version = version
+        self.config_path = config_path
+        self.live: Any = None
+        self.notes: tuple[str, ...] = ()
+        self.origin = "vLLM config"
+
+    # --- set-up, before the model is built ---------------------------------------------
+
+    def session(self, split_ops: Sequence[str], origin: str,
+                compile_sizes: Sequence[int]) -> AbstractContextManager[None]:
+        """Build the config (the model's SPLIT_OPS/--split-op and --compile-size fill in what
+        the file leaves unset) and make it vLLM's current config."""
+        fill: dict[str, Any] = {}
+        if origin != "default":
+            fill["splitting_ops"] = list(split_ops)
+        if compile_sizes:
+            fill["compile_sizes"] = list(compile_sizes)
+        config, notes = vllm_live.build_config(self.config_path, fill)
+        for key, value in fill.items():
+            have = getattr(config.compilation_config, key)
+            if key == "compile_sizes" and sorted(have or ()) != sorted(value):
+                raise UsageError(f"--compile-size {value} and compilation_config.compile_sizes "
+                                 f"{have} disagree", "give the sizes in one place")
+            if key == "splitting_ops" and list(have or ()) != value:
+                raise UsageError(f"{origin} {value} and compilation_config.splitting_ops "
+                                 f"{have} disagree", "give the splitting ops in one place")
+        self.live = vllm_live.Live(config)
+        self.origin = f"{origin}, as compilation_config.splitting_ops" if "splitting_ops" in fill \
+            else "compilation_config.splitting_ops"
+        self.mode = CacheMode(self.live.aot_compile, self.live.mega, self.live.standalone,
+                              self.live.cache_disabled)
+        ranges = self.live.ranges()
+        if len(ranges) != 1:
+            raise InputError(
+                f"this config compiles {len(ranges)} ranges {ranges}; cachekey keys one",
+                "drop compilation_config.compile_ranges_endpoints")
+        self.range = ranges[0]
+        notes += () if self.live.dynamic_shapes_type() == "backed" else (
+            f"dynamic_shapes_config.type={self.live.dynamic_shapes_type()}: dims are marked "
+            "with mark_dynamic (backed), as vLLM's default",)
+        self.notes = notes
+        return self.live.session()  # type: ignore[no-any-return]
+
+    def split_ops(self) -> tuple[tuple[str, ...], str, tuple[Any, ...]] | None:
+        """vLLM's splitting ops, matched by vLLM's ``should_split`` (names, registered or not)."""
+        from cachekey_cli.analysis.split_ops import SplitOp
+
+        names = tuple(self.live.splitting_ops())
+        ops = tuple(SplitOp(n, None, self.live.should_split(n)) for n in names)
+        return names, self.origin, ops
+
+    def compile_sizes(self, asked: Sequence[int]) -> tuple[int, ...]:
+        return tuple(sorted(set(self.live.sizes())))
+
+    def dynamic_dims(self, module: Any, args: tuple[Any, ...]) -> tuple[str, ...] | None:
+        """``ARG:DIM`` for the dims the model's ``@support_torch_compile`` marks, if decorated."""
+        import inspect
+
+        dims = getattr(module, "_dynamic_arg_dims", None)  # set by the decorator's __init__
+        forward = getattr(type(module), "forward", None)
+        if not dims or forward is None:
+            return None
+        params = [p for p in inspect.signature(forward).parameters][1:]
+        out = []
+        for name, value in dims.items():
+            where: int | str = params.index(name) if name in params[: len(args)] else name
+            for dim in ([value] if isinstance(value, int) else list(value)):
+                out.append(f"{where}:{dim}")
+        return tuple(out)
+
+    # --- the compile path ----------------------------------------------------------------
+
+    def capture_style(self) -> CaptureStyle:
+        style = super().capture_style()
+        return CaptureStyle(style.fullgraph, style.dynamic, style.aot_compile,
+                            scope=self.live.capture_scope)
+
+    def backend_entered(self) -> None:
+        self.live.backend_entered()
+
+    def _functorch(self) -> dict[str, Any]:
+        from cachekey_cli import torchapi
+
+        flags: dict[str, Any] = dict(AOT_COMPILE_FLAGS) if self.mode.aot_compile else {}
+        flags.update(self.live.functorch_overrides())
+        flags["autograd_cache_normalize_inputs"] = True  # CompilerManager.compile
+        return torchapi.known_functorch_flags(flags)
+
+    def _live_setting(self, start: int, end: int, fake_mode: Any, label: str) -> Any:
+        from cachekey_cli import torchapi
+
+        return torchapi.KeySetting(
+            dynamic_shapes="from_example_inputs" if start == end else "from_graph",
+            aot=self.mode.aot_compile and self.mode.mega,
+            donate=self.release >= (2, 13),
+            inductor=self.live.inductor_patches(start, end),
+            functorch=self._functorch(),
+            fake_mode=fake_mode,
+            label=label,
+            client_scope=self.live.compile_scope(start, end),
+        )
+
+    def range_setting(self, devices: Sequence[str], context: Any) -> Any:
+        start, end = self.range
+        return self._live_setting(start, end, None, f"range [{start}, {end}]")
+
+    def size_setting(self, size: int, fake_mode: Any, devices: Sequence[str]) -> Any:
+        return self._live_setting(size, size, fake_mode, f"size {size}")
+
+    def info(self, devices: Sequence[str], compile_sizes: Sequence[int],
+             traced: set[str] | None = None) -> ProfileInfo:
+        start, end = self.range
+        setting = self.range_setting(devices, None)
+        shown = {k: self._describe(v, start, end) for k, v in setting.inductor.items()}
+        settings = flat_settings(setting)
+        settings.update({f"inductor.{k}": v for k, v in shown.items()})
+        hash_folder, aot_folder, factors = self.live.folders(traced or set())
+        notes = list(self.notes)
+        if not self.mode.standalone:
+            notes.append("VLLM_USE_STANDALONE_COMPILE=0 selects vLLM's older InductorAdaptor, "
+                         "which this profile does not mirror: keys are those of "
+                         "InductorStandaloneAdaptor")
+        if self.mode.cache_disabled:
+            notes.append("VLLM_DISABLE_COMPILE_CACHE=1: vLLM files no artifact under these keys")
+        return ProfileInfo(
+            name=self.name,
+            client=f"vLLM {self.version} (importable)",
+            cache_mode=self.mode.name,
+            compile_range=f"[{start}, {end}]",
+            compile_sizes=tuple(compile_sizes),
+            settings=dict(sorted(settings.items())),
+            notes=tuple(notes),
+            vllm_version=self.version,
+            hash_folder=hash_folder,
+            aot_compile_folder=aot_folder if self.mode.aot_compile else None,
+            folder_factors=factors,
+        )
+
+    def _describe(self, value: Any, start: int, end: int) -> str:
+        """A config value for reports: vLLM's pass manager by its uuid, which reads the
+        range's pass context; an object without a repr of its own by its class name."""
+        if type(value).__name__ == "PostGradPassManager":
+            with self.live.compile_scope(start, end)():
+                return f"PostGradPassManager(uuid={value.uuid()})"
+        if type(value).__repr__ is object.__repr__:
+            return type(value).__name__
+        return repr(value)
+
+    def warnings(self) -> list[str]:
+        if self.version == vllm_live.CHECKED_RELEASE:
+            return []
+        return [f"vLLM {self.version} is not {vllm_live.CHECKED_RELEASE}, the release cachekey "
+                "was checked against: its keys are taken with its own code, unchecked"]

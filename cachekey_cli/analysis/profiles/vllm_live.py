@@ -1,0 +1,306 @@
+"""vLLM itself, where it is installed: the one module of cachekey that imports ``vllm``.
+
+Nothing imports this module at package import time, and ``probe()`` is the
+only way in: it looks for vLLM without importing it, and imports it once, on
+demand. Where ``import vllm`` works, the ``vllm`` profile takes from vLLM's own
+code everything that enters a piece's keys and the cache folder's name
+(``profiles/vllm_installed.py`` says which call does what):
+
+- the ``VllmConfig``, built from ``--vllm-config`` with vLLM's config classes;
+- ``VllmBackend(vllm_config).configure_post_pass()``: the ``config_patches``,
+  with the ``PostGradPassManager`` whose ``uuid()`` enters both keys;
+- ``CompilerManager.compile_context(range)`` (``pass_context``) around each compile,
+  ``set_inductor_config`` for single sizes, ``_get_vllm_functorch_config``;
+- ``should_split`` to match splitting ops, and the mode from ``vllm.envs``;
+- the folder factors: ``envs.compile_factors``, ``VllmConfig.compute_hash``,
+  the compiler's ``compute_hash``, ``aot_compile_hash_factors``, ``_model_hash_key``.
+
+Mirrors vLLM 0.33.0 (``vllm/compilation/backends.py``, ``compiler_interface.py``,
+``decorators.py``, ``caching.py``); another release gets a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cachekey_cli.errors import InputError, exception_line
+
+CHECKED_RELEASE = "0.33.0"  # the vLLM whose code this module was checked against
+
+
+@dataclass(frozen=True)
+class Probe:
+    version: str | None  # vLLM's version when ``import vllm`` works
+    error: str | None = None  # why an installed vLLM could not be imported
+
+
+_PROBED: list[Probe] = []
+
+
+def probe() -> Probe:
+    """Whether vLLM is importable here (looked up once, imported only if installed)."""
+    if not _PROBED:
+        _PROBED.append(_probe())
+    return _PROBED[0]
+
+
+def installed() -> bool:
+    """A ``vllm`` package on the path, without importing it.
+
+    A folder named ``vllm`` without ``__init__.py`` (a namespace package, e.g. a
+    fixtures folder that happens to be on ``sys.path``) is not vLLM.
+    """
+    try:
+        spec = importlib.util.find_spec("vllm")
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin is not None
+
+
+def _probe() -> Probe:
+    if not installed():
+        return Probe(None)
+    try:
+        import vllm
+        import vllm.compilation.backends  # noqa: F401  (vLLM's own set-up runs now)
+    except Exception as exc:
+        return Probe(None, exception_line(exc))
+    return Probe(str(vllm.__version__))
+
+
+def build_config(path: str | None, fill: Mapping[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """A ``VllmConfig`` from a JSON file of its fields, and notes on what was filled in.
+
+    Each top-level key is a ``VllmConfig`` field; a dataclass field's value is
+    validated by vLLM's config class exactly as ``vllm serve --<field> JSON`` does
+    (pydantic's ``TypeAdapter(cls).validate_json``). ``fill`` gives
+    ``compilation_config`` entries the file leaves unset.
+    """
+    from pydantic import TypeAdapter, ValidationError
+    from vllm.config import VllmConfig
+    from vllm.platforms import current_platform
+
+    where = f"--vllm-config {path}" if path else "vLLM's default config"
+    doc = _read(path) if path else {}
+    hints = typing.get_type_hints(VllmConfig)
+    names = {f.name for f in dataclasses.fields(VllmConfig)}
+    notes = []
+    if fill:
+        compilation = doc.setdefault("compilation_config", {})
+        if isinstance(compilation, dict):
+            for key, value in fill.items():
+                compilation.setdefault(key, value)
+    if "device_config" not in doc and not current_platform.device_type:
+        doc["device_config"] = {"device": "cpu"}
+        notes.append("vLLM finds no accelerator here: device_config.device='cpu'")
+    kwargs: dict[str, Any] = {}
+    for name, value in doc.items():
+        if name not in names:
+            raise InputError(f"{where}: {name!r} is not a VllmConfig field",
+                             "top-level keys are VllmConfig field names, e.g. compilation_config")
+        cls = _config_class(hints.get(name))
+        if cls is None:
+            kwargs[name] = value
+            continue
+        try:
+            kwargs[name] = TypeAdapter(cls).validate_json(json.dumps(value))
+        except ValidationError as exc:
+            raise _field_error(where, name, exc) from exc
+    try:
+        return VllmConfig(**kwargs), tuple(notes)
+    except ValidationError as exc:
+        raise _field_error(where, None, exc) from exc
+    except Exception as exc:
+        raise InputError(f"{where}: vLLM rejects the config: {exception_line(exc)}",
+                         "fix the field vLLM names") from exc
+
+
+def _read(path: str) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as exc:
+        raise InputError(f"cannot read --vllm-config {path}: {exc.strerror or exc}",
+                         "check the path") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"--vllm-config {path} is not JSON: {exc}",
+                         "write a JSON object of VllmConfig fields") from exc
+    if not isinstance(doc, dict):
+        raise InputError(f"--vllm-config {path} is not a JSON object",
+                         'e.g. {"compilation_config": {"compile_sizes": []}}')
+    return doc
+
+
+def _config_class(hint: Any) -> type | None:
+    """The dataclass among a field's types (``CompilationConfig``, ``X | None`` ...)."""
+    for candidate in (hint, *typing.get_args(hint)):
+        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def _field_error(where: str, name: str | None, exc: Any) -> InputError:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in ((name,) if name else ()) + tuple(first.get("loc", ())))
+    return InputError(f"{where}: {loc or 'config'}: {first.get('msg', 'invalid')}",
+                      "fix or drop that field (each value is the JSON of vLLM's config class)")
+
+
+class Live:
+    """One vLLM deployment's compile set-up: its config, backend and cache mode."""
+
+    def __init__(self, config: Any) -> None:
+        import vllm
+        import vllm.envs as envs
+        from vllm.compilation.compiler_interface import _get_vllm_functorch_config
+        from vllm.config import CompilationMode, set_current_vllm_config
+
+        self.version = str(vllm.__version__)
+        self.config = config
+        self.compilation = config.compilation_config
+        if self.compilation.mode != CompilationMode.VLLM_COMPILE:
+            raise InputError(
+                f"compilation_config.mode is {self.compilation.mode.name}: vLLM compiles "
+                "no pieces", "the vllm profile is VLLM_COMPILE (mode 3); plain torch.compile "
+                "is --profile torch-compile")
+        # @support_torch_compile(use_aot_compile=True), the decorator's default: the backend
+        # files an index and per-piece artifacts even where VLLM_USE_AOT_COMPILE=0, which
+        # only decides whether the model is captured through torch's aot_compile
+        allowed = True
+        self.aot_compile = allowed and bool(envs.VLLM_USE_AOT_COMPILE)
+        self.standalone = bool(envs.VLLM_USE_STANDALONE_COMPILE)
+        self.cache_disabled = bool(envs.VLLM_DISABLE_COMPILE_CACHE)
+        self.factors: dict[str, str] = {}
+        self.aot_folder: str | None = None
+        with set_current_vllm_config(config):
+            try:
+                self.backend = self.compilation.init_backend(config, use_aot_compile=allowed)
+            except Exception as exc:  # e.g. its assertion on the VLLM_USE_* combination
+                raise InputError(f"vLLM refuses this set-up: {exception_line(exc)}",
+                                 "fix the config or the VLLM_* variable vLLM names") from exc
+            self.mega = bool(self.backend.use_mega_artifact)
+            self.functorch = dict(_get_vllm_functorch_config(allowed))
+            try:
+                self.backend.configure_post_pass()
+            except Exception as exc:
+                raise InputError(
+                    f"vLLM's post-grad pass manager cannot be set up here: {exception_line(exc)}",
+                    "turn the passes it names off in pass_config (--vllm-config)") from exc
+
+    # --- what vLLM compiles, and how -------------------------------------------------
+
+    def ranges(self) -> list[tuple[int, int]]:
+        return [(r.start, r.end) for r in self.compilation.get_compile_ranges()]
+
+    def sizes(self) -> list[int]:
+        return [int(s) for s in self.compilation.compile_sizes or ()]
+
+    def splitting_ops(self) -> list[str]:
+        return list(self.compilation.splitting_ops or ())
+
+    def should_split(self, name: str) -> Any:
+        from vllm.compilation.partition_rules import should_split
+
+        return lambda node: bool(should_split(node, [name]))
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """vLLM's current config, as while it builds and runs the model."""
+        from vllm.config import set_current_vllm_config
+
+        with set_current_vllm_config(self.config):
+            yield
+
+    @contextlib.contextmanager
+    def capture_scope(self, forward: Any) -> Iterator[None]:
+        """What ``@support_torch_compile``'s first call puts around ``torch.compile``
+        (decorators.py), after naming the AOT-compile folder as it does."""
+        import torch
+        import torch.fx.experimental._config as fx_config
+        from vllm.compilation.caching import aot_compile_hash_factors
+        from vllm.compilation.decorators import _model_hash_key
+        from vllm.config.compilation import DynamicShapesType
+
+        if self.aot_compile:
+            factors = aot_compile_hash_factors(self.config)
+            factors.append(_model_hash_key(forward))
+            self.aot_folder = hashlib.sha256(str(factors).encode()).hexdigest()
+        shapes = self.compilation.dynamic_shapes_config
+        dynamo: dict[str, Any] = {}
+        if hasattr(torch._dynamo.config, "enable_cpp_symbolic_shape_guards"):
+            dynamo["enable_cpp_symbolic_shape_guards"] = False
+        fx: dict[str, Any] = {}
+        if shapes.type == DynamicShapesType.BACKED_SIZE_OBLIVIOUS:
+            fx["backed_size_oblivious"] = True
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch._dynamo.config.patch(dynamo))
+            stack.enter_context(fx_config.patch(fx))  # type: ignore[attr-defined]
+            if hasattr(torch._inductor.config, "assume_32bit_indexing"):
+                stack.enter_context(torch._inductor.config.patch(
+                    assume_32bit_indexing=shapes.assume_32_bit_indexing))
+            yield
+
+    def dynamic_shapes_type(self) -> str:
+        return str(self.compilation.dynamic_shapes_config.type.value)
+
+    def inductor_patches(self, start: int, end: int) -> dict[str, Any]:
+        """``config_patches`` of one compile (``InductorStandaloneAdaptor.compile``)."""
+        from vllm.compilation.compiler_interface import set_inductor_config
+        from vllm.config.utils import Range
+
+        patches = copy.copy(self.backend.inductor_config)
+        set_inductor_config(patches, Range(start=start, end=end))
+        return patches
+
+    def functorch_overrides(self) -> dict[str, Any]:
+        """``set_functorch_config``'s flags around every ``standalone_compile``."""
+        return dict(self.functorch)
+
+    def compile_scope(self, start: int, end: int) -> Any:
+        """``CompilerManager.compile_context(range)``: vLLM's pass context for the range."""
+        from vllm.config.utils import Range
+
+        manager = self.backend.compiler_manager
+        return lambda: manager.compile_context(Range(start=start, end=end))
+
+    # --- the folders this deployment files under ---------------------------------------
+
+    def backend_entered(self) -> None:
+        """The factors ``VllmBackend.__call__`` hashes, taken where it takes them."""
+        if self.factors:
+            return
+        import vllm.envs as envs
+        from vllm.config.utils import hash_factors
+
+        self.factors = {
+            "env_hash": hash_factors(envs.compile_factors()),
+            "config_hash": str(self.config.compute_hash()),
+            "compiler_hash": str(self.backend.compiler_manager.compute_hash(self.config)),
+        }
+
+    def folders(self, traced: set[str]) -> tuple[str | None, str | None, dict[str, str]]:
+        """(hash folder, AOT-compile folder, factors and sub-folders) as vLLM names them."""
+        from cachekey_cli.vllm_cache.code_factor import code_hash
+
+        if not self.factors:
+            return None, self.aot_folder, {}
+        factors = dict(self.factors)
+        factors["code_hash"] = code_hash(traced)
+        ordered = [factors[k] for k in ("env_hash", "config_hash", "code_hash", "compiler_hash")]
+        folder = hashlib.sha256(str(ordered).encode()).hexdigest()[:10]  # backends.py
+        parallel = self.config.parallel_config
+        factors["rank_folder"] = f"rank_{parallel.rank}_{parallel.data_parallel_index}"
+        factors["prefix"] = str(self.backend.prefix)
+        if self.compilation.cache_dir:
+            factors["cache_dir"] = str(self.compilation.cache_dir)  # given: no hash folder
+            return None, self.aot_folder, factors
+        return folder, self.aot_folder, factors

@@ -1,0 +1,81 @@
+"""--vllm-config where vLLM is importable: vLLM's own classes judge the file; no stray import.
+
+Runs in the vLLM environment (``make test-vllm``); the first test pays for
+``import vllm`` (about 20 s), the others reuse it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cachekey_cli.analysis.profiles import vllm_live
+from cachekey_cli.cli import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+MLP = str(ROOT / "fixtures" / "mlp.py")
+
+pytestmark = pytest.mark.skipif(
+    not vllm_live.installed(), reason="vLLM is not importable: make test-vllm"
+)
+
+
+def test_importing_cachekey_imports_no_vllm():
+    code = ("import sys, cachekey_cli, cachekey_cli.cli, cachekey_cli.analysis.profiles; "
+            "from cachekey_cli.analysis.profiles import vllm_live, vllm_installed; "
+            "print(sorted(m for m in sys.modules if m == 'vllm' or m.startswith('vllm.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_probe_finds_the_installed_vllm():
+    import vllm
+
+    from cachekey_cli.analysis.profiles import vllm_live
+
+    assert vllm_live.probe() == vllm_live.Probe(vllm.__version__)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"compilation_config": {"bogus": 1}},
+         "compilation_config.bogus: Unexpected keyword argument"),
+        ({"compilation_config": {"pass_config": {"fuse_nothing": True}}},
+         "compilation_config.pass_config.fuse_nothing: Unexpected keyword argument"),
+        ({"compilation_config": {"compile_sizes": "eight"}},
+         "compilation_config.compile_sizes: Input should be a valid"),
+        ({"no_such_config": {}}, "'no_such_config' is not a VllmConfig field"),
+        ([1, 2], "is not a JSON object"),
+    ],
+)
+def test_an_invalid_field_is_one_line_naming_it(tmp_path, capsys, doc, message):
+    cfg = tmp_path / "vllm.json"
+    cfg.write_text(json.dumps(doc))
+    assert run_cli(["-q", "diff", MLP, "--vllm-config", str(cfg)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"cachekey: error: --vllm-config {cfg}") and "\n" not in err
+    assert message in err
+
+
+def test_a_file_that_is_not_json_or_not_there_is_an_input_error(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{compilation_config: }")
+    assert run_cli(["-q", "diff", MLP, "--vllm-config", str(bad)]) == 3
+    assert "is not JSON" in capsys.readouterr().err
+    assert run_cli(["-q", "diff", MLP, "--vllm-config", str(tmp_path / "missing.json")]) == 3
+    assert "cannot read --vllm-config" in capsys.readouterr().err
+
+
+def test_split_ops_given_twice_must_agree(tmp_path, capsys):
+    cfg = tmp_path / "vllm.json"
+    cfg.write_text(json.dumps({"compilation_config": {"splitting_ops": ["a::b"]},
+                               "device_config": {"device": "cpu"}}))
+    code = run_cli(["-q", "diff", MLP, "--vllm-config", str(cfg), "--split-op", "c::d"])
+    assert code == 2
+    assert "compilation_config.splitting_ops ['a::b'] disagree" in capsys.readouterr().err

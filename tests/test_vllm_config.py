@@ -1,0 +1,77 @@
+"""--vllm-config and the vllm profile where vLLM is not importable (this environment).
+
+The vLLM side of the same features is proven against real vLLM runs in
+tests/real_vllm/ (``make test-vllm``).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cachekey_cli.analysis.profiles import vllm_live
+from cachekey_cli.cli import run_cli
+from tests.baseline_support import fixture_arg
+
+pytestmark = pytest.mark.skipif(
+    vllm_live.installed(), reason="vLLM is installed: see tests/real_vllm/"
+)
+
+
+def test_vllm_config_needs_vllm_and_says_so(tmp_path, capsys):
+    cfg = tmp_path / "vllm.json"
+    cfg.write_text(json.dumps({"compilation_config": {"compile_sizes": []}}))
+    code = run_cli(["diff", fixture_arg("mlp.py"), "--vllm-config", str(cfg)])
+    err = capsys.readouterr().err.strip()
+    assert code == 3
+    assert err == ("cachekey: error: --vllm-config needs vLLM, and vLLM is not installed — "
+                   "run cachekey where vLLM is installed, or drop --vllm-config")
+
+
+def test_vllm_config_is_for_the_vllm_profile(tmp_path, capsys):
+    code = run_cli(["diff", fixture_arg("mlp.py"), "--profile", "torch-compile",
+                    "--vllm-config", str(tmp_path / "x.json")])
+    assert code == 2
+    assert "--vllm-config is for --profile vllm" in capsys.readouterr().err
+
+
+def test_without_vllm_the_profile_is_the_torch_side_and_says_what_is_missing(transformer_run):
+    assert vllm_live.probe() == vllm_live.Probe(None)
+    info = transformer_run.analysis.profile
+    assert info.client == "vLLM 0.33.0 (torch side; vLLM not importable)"
+    assert info.vllm_version is None and info.not_reproduced
+    assert info.hash_folder is None and info.aot_compile_folder is None
+    assert not info.folder_factors  # no folder is claimed without vLLM's own factors
+
+
+def test_an_unchecked_vllm_release_gets_one_warning():
+    from cachekey_cli.analysis.profiles.vllm_installed import InstalledVllmProfile
+
+    assert InstalledVllmProfile(vllm_live.CHECKED_RELEASE, None).warnings() == []
+    (warning,) = InstalledVllmProfile("0.34.1", None).warnings()
+    assert warning.startswith("vLLM 0.34.1 is not 0.33.0") and "\n" not in warning
+
+
+def test_the_header_names_vllm_its_mode_range_and_folders(transformer_run):
+    """How a report made with vLLM importable reads (its ProfileInfo: tests/real_vllm/)."""
+    import dataclasses
+
+    from cachekey_cli.compare.components import diff
+    from cachekey_cli.render import diff_markdown, diff_rich
+
+    info = dataclasses.replace(
+        transformer_run.analysis.profile, client="vLLM 0.33.0 (importable)",
+        compile_range="[1, 2048]", not_reproduced=(), vllm_version="0.33.0",
+        hash_folder="9cba4f2ddb", aot_compile_folder="27d32074b962" + "0" * 52,
+        folder_factors={"rank_folder": "rank_0_0", "prefix": "backbone"})
+    result = diff(dataclasses.replace(transformer_run.analysis, profile=info))
+    text = diff_rich.render(result, width=140, color=False)
+    assert "vLLM 0.33.0 (importable)" in text and "not reproduced" not in text
+    assert "aot-compile, per-piece artifacts; range [1, 2048]" in text
+    assert "vllm folder  torch_compile_cache/9cba4f2ddb/rank_0_0/backbone;" in text
+    assert "torch_compile_cache/torch_aot_compile/27d32074b962" in text
+    md = diff_markdown.render(result)
+    assert "(vLLM 0.33.0 (importable)) · vLLM mode `aot-compile, per-piece artifacts` · " \
+        "range [1, 2048]" in md
+    assert "vLLM folder: `torch_compile_cache/9cba4f2ddb/rank_0_0/backbone;" in md
