@@ -14,7 +14,7 @@ Torch-free: the snapshot is read by ``baseline.load`` (JSON only).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from cachekey_cli.baseline.snapshot import Snapshot
 from cachekey_cli.compare.drift import CheckResult
@@ -53,8 +53,12 @@ def compare(path: str, current: Snapshot) -> Baked:
     from cachekey_cli.compare import drift
 
     old = load.load(path)
+    compared = old
+    if old.model.get("name") == current.model.get("name") and old.model_id != current.model_id:
+        # the same file, another factory (e.g. one per variant of the model): still comparable
+        compared = replace(old, model={**old.model, "factory": current.model["factory"]})
     try:
-        result = drift.check(old, current)
+        result = drift.check(compared, current)
     except InputError as exc:
         return Baked(path, old, None, f"the snapshot in the cache ({path}) is not used: "
                      f"{exc.one_line()}")

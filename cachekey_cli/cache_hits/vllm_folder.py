@@ -81,9 +81,9 @@ def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None) -> C
         lines = factor_lines(dep, closest, code, m) if closest else ()
         return Choice(closest if named else None, False, expected, lines, ())
     fits = [f for f in folders if f.factors.code_hash == code.code_hash and m.matches(f)]
-    assumed = ("the folder name was not computed (vLLM is not importable here): this code's "
+    assumed = ("the folder name was not computed with vLLM's factor functions: this code's "
                "code factor and the cache mode in force are compared with what the folder "
-               "recorded; its env and config factors are taken as they are",)
+               "recorded; its env, config and compiler factors are taken as they are",)
     if fits:
         chosen = fits[0]
         notes = assumed + ((f"{len(fits)} folders fit; the first, {chosen.hash}, is used",)
@@ -167,7 +167,7 @@ def pick_model(models: Sequence[AotModel], code: ModelCode, expected: str | None
         return None, ()
     unchanged = [x for x in models if not source_changes(x, code)]
     chosen: Any = (unchanged or list(models))[0]
-    note = (f"the AOT-compile folder was not computed (vLLM is not importable here; its name "
+    note = (f"the AOT-compile folder's name was not computed with vLLM's factor functions (it "
             f"covers the env, config and compiler factors and the forward's position): "
             f"{chosen.hash[:12]}… is taken as the one this deployment loads")
     return chosen, (note,)

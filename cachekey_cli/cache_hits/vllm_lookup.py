@@ -35,8 +35,8 @@ from cachekey_cli.vllm_cache.records import Artifact, Deployment, IndexEntry, Pr
 
 VERSION = "0.33.0"
 DAMAGED = "the cache is damaged: delete the folder (vLLM compiles again) or bake it again"
-NOT_EXACT = ("vLLM is not importable here, so these keys lack what vLLM adds (its "
-             "PostGradPassManager) and cannot equal the cache's")
+NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself adds: its "
+             "PostGradPassManager), so they cannot equal the cache's")
 
 
 def read(path: str) -> Deployment:
@@ -70,8 +70,8 @@ class _Keys:
             return "stale", (f"vLLM loads {where}, but this piece {what} the snapshot baked "
                              "into the cache: the artifact was compiled for another graph"), ()
         return "hit", f"vLLM loads {where}", (
-            f"key: the artifact's AOT key ({shown}) was not compared with this piece's: "
-            f"{NOT_EXACT.split(',')[0]}, and the cache holds no snapshot",)
+            f"key: the artifact's AOT key ({shown}) was not compared with this piece's, which "
+            "is not vLLM's exact key here, and the cache holds no snapshot to compare with",)
 
 
 def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
