@@ -26,28 +26,6 @@ PERTURBED = fixture_arg("perturbed.py")
 GUARDS = fixture_arg("guard_shapes.py")
 
 
-def _cold(tmp_path_factory: pytest.TempPathFactory, spec: str) -> Path:
-    cache = tmp_path_factory.mktemp("baked") / "inductor"
-    module, args, dims = warm_run.load(spec)
-    warm_run.compile_counting(cache, module, args, dims)
-    return cache
-
-
-@pytest.fixture(scope="session")
-def two_graphs_cache(tmp_path_factory):
-    return _cold(tmp_path_factory, f"{PERTURBED}:two_graphs")
-
-
-@pytest.fixture(scope="session")
-def custom_op_cache(tmp_path_factory):
-    return _cold(tmp_path_factory, f"{PERTURBED}:build")
-
-
-@pytest.fixture(scope="session")
-def guard_cache(tmp_path_factory):
-    return _cold(tmp_path_factory, f"{GUARDS}:build")
-
-
 def predict(capsys, spec: str, cache: Path, *extra: str) -> tuple[int, dict]:
     code = run_cli(["-q", "check", spec, "--profile", "torch-compile", "--cache", str(cache),
                     "--format", "json", *extra])

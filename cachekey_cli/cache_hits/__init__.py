@@ -58,7 +58,9 @@ def check(run: Any, path: str, cache: Any, baked: baked_mod.Baked | None) -> Cac
     else:
         from cachekey_cli.cache_hits import vllm_lookup
 
-        result = vllm_lookup.check(analysis, cache, now, baked)
+        result = vllm_lookup.check(analysis, cache, now, baked,
+                                   code=vllm_lookup.model_code(analysis),
+                                   torch_key=current.torch_build_key())
     if baked is not None:
         pieces = tuple(
             p if p.cache == "hit" else replace(p, findings=baked_mod.findings(baked, p.id))

@@ -84,7 +84,7 @@ def skeleton(data: bytes) -> Any:
 
 def _short(exc: Exception) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if "exhausted" in text or "truncated" in text or "not enough data" in text:
+    if any(w in text for w in ("exhausted", "truncated", "not enough data", "remain")):
         return "the pickle is truncated"
     return text if len(text) <= 120 else text[:119] + "…"
 

@@ -40,9 +40,26 @@ NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself ad
 
 
 def read(path: str) -> Deployment:
+    """The vLLM cache under PATH. A folder PATH names (hash, rank or prefix) must be sound:
+    an index that is not a literal or a damaged artifact there is an InputError (exit 3)."""
     from cachekey_cli import vllm_cache
 
-    return vllm_cache.read(path)
+    dep = vllm_cache.read(path)
+    if dep.kind in ("hash folder", "rank folder", "prefix folder"):
+        for folder in dep.folders:
+            validate(folder)
+    return dep
+
+
+def validate(folder: PrefixFolder) -> None:
+    """InputError for what vLLM could not read back: the index, or an artifact's header."""
+    for note in folder.notes:
+        if note.startswith("vllm_compile_cache.py"):
+            raise InputError(f"index {folder.path}/{note}", DAMAGED)
+    for artifact in folder.artifacts:
+        if artifact.problem:
+            raise InputError(f"artifact {folder.path}/{artifact.name}: {artifact.problem}",
+                             DAMAGED)
 
 
 class _Keys:
@@ -74,18 +91,21 @@ class _Keys:
             "is not vLLM's exact key here, and the cache holds no snapshot to compare with",)
 
 
-def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
-          baked: baked_mod.Baked | None) -> CacheCheck:
-    from cachekey_cli.cache_hits import current
+def model_code(analysis: Any) -> ModelCode:
+    """vLLM's code factor of the model as it is now: the traced files, hashed from disk."""
+    return ModelCode(analysis.model.source, analysis.traced_files,
+                     code_hash(t.path for t in analysis.traced_files))
 
+
+def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
+          baked: baked_mod.Baked | None, *, code: ModelCode, torch_key: str) -> CacheCheck:
+    """Every piece in ``now`` against ``dep``. ``code`` is vLLM's code factor of the current
+    model (``model_code``), ``torch_key`` this torch's build key (hex)."""
     info = analysis.profile
     m = vllm_folder.mode(info.cache_mode if info else None, analysis.environment.torch)
     exact = info is not None and not info.not_reproduced
     expected_folder, expected_aot = deployment_names(info)
-    code = ModelCode(analysis.model.source, analysis.traced_files,
-                     code_hash(t.path for t in analysis.traced_files))
     keys = _Keys(exact, baked)
-    torch_key = current.torch_build_key()
     notes: list[str] = []
     if not exact:
         notes.append(NOT_EXACT + ("; hit and stale are told apart with the snapshot baked into "
@@ -194,9 +214,7 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
 
 
 def _index(folder: PrefixFolder) -> tuple[IndexEntry, ...]:
-    for note in folder.notes:
-        if note.startswith("vllm_compile_cache.py"):
-            raise InputError(f"index {folder.path}/{note}", DAMAGED)
+    validate(folder)
     compiler = "inductor_standalone"
     return tuple(e for e in folder.index if e.compiler == compiler)
 
@@ -221,8 +239,6 @@ def _piece(p: CurrentPiece, entry: IndexEntry | None, rng: tuple[int, int],
         return PieceCache(p.id, "miss", (f"the index names {entry.handle}, which is not in the "
                                          "folder: vLLM's load fails",), keys=mine,
                           stored=stored, place=place)
-    if artifact.problem:
-        raise InputError(f"artifact {folder.path}/{artifact.name}: {artifact.problem}", DAMAGED)
     stored["artifact_aot_key"] = artifact.aot_key
     stored["artifact_torch_key"] = artifact.torch_key
     if artifact.torch_key and artifact.torch_key != torch_key:
