@@ -13,7 +13,8 @@ Torch-free.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,20 +71,25 @@ class Choice:
     notes: tuple[str, ...]
 
 
-def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None) -> Choice:
+def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None,
+           factors: Mapping[str, str] | None = None) -> Choice:
+    """``expected`` and ``factors``: the folder name and factor hashes vLLM's own functions
+    give this deployment (the profile's, where vLLM is importable)."""
     folders = [f for f in dep.folders if f.rank in (RANK, None)] or list(dep.folders)
     named = dep.kind in ("hash folder", "rank folder", "prefix folder", "factors file")
     if expected is not None:
         found = next((f for f in folders if f.hash == expected), None)
         if found is not None:
             return Choice(found, True, expected, (), ())
-        closest = folders[0] if folders else None
-        lines = factor_lines(dep, closest, code, m) if closest else ()
+        closest = _closest(folders, m)
+        lines = factor_lines(dep, closest, code, m, factors) if closest else ()
         return Choice(closest if named else None, False, expected, lines, ())
-    fits = [f for f in folders if f.factors.code_hash == code.code_hash and m.matches(f)]
+    fits = [f for f in folders if f.factors.code_hash == code.code_hash and m.matches(f)
+            and not env_changes(f)]
     assumed = ("the folder name was not computed with vLLM's factor functions: this code's "
-               "code factor and the cache mode in force are compared with what the folder "
-               "recorded; its env, config and compiler factors are taken as they are",)
+               "code factor, the cache mode and the vLLM variables set in the environment are "
+               "compared with what the folder recorded; unset variables, the config and the "
+               "compiler factors are taken as recorded",)
     if fits:
         chosen = fits[0]
         notes = assumed + ((f"{len(fits)} folders fit; the first, {chosen.hash}, is used",)
@@ -109,21 +115,68 @@ def _would_use(folder: PrefixFolder, code: ModelCode) -> str | None:
     return folder_hash_033(f.env_hash, f.config_hash, code.code_hash, f.compiler_hash)
 
 
-def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode
-                 ) -> tuple[str, ...]:
+def env_changes(folder: PrefixFolder, environ: Mapping[str, str] | None = None
+                ) -> tuple[tuple[str, Any, str], ...]:
+    """vLLM variables set now whose value differs from the folder's record (its env factor).
+
+    The record holds vLLM's parsed values (``envs.compile_factors()``): a set
+    variable is compared as vLLM would parse it for the recorded type. Unset
+    variables are not compared (their defaults need vLLM). The cache-mode
+    variables are compared separately (``Mode``).
+    """
+    env = os.environ if environ is None else environ
+    out = []
+    for name, recorded in sorted(folder.factors.env.items()):
+        if name in MODE_VARS or name not in env:
+            continue
+        raw = env[name]
+        if not _same(recorded, raw):
+            out.append((name, recorded, raw))
+    return tuple(out)
+
+
+def _same(recorded: Any, raw: str) -> bool:
+    if isinstance(recorded, bool):
+        return recorded == (raw.strip().lower() in ("1", "true"))
+    if isinstance(recorded, int):
+        try:
+            return recorded == int(raw)
+        except ValueError:
+            return False
+    if isinstance(recorded, float):
+        try:
+            return recorded == float(raw)
+        except ValueError:
+            return False
+    if recorded is None:
+        return raw == ""
+    if isinstance(recorded, str):
+        return recorded == raw
+    return True  # lists and other parsed forms: not compared
+
+
+def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode,
+                 factors: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The factors that differ between the folder and this deployment, as far as known here."""
     out = []
+    for name in ("env_hash", "config_hash", "compiler_hash"):
+        ours = (factors or {}).get(name)
+        theirs = getattr(folder.factors, name)
+        if ours and ours != theirs:
+            out.append(f"{name.replace('_hash', '')} hash {theirs[:12]} → {ours[:12]}")
     want = m.wanted()
     for var, value in m.recorded(folder).items():
         if value != want[var]:
             out.append(f"env {var}: {value} → {want[var]} (the cache mode; it moves the "
                        "compiler factor too)")
+    for var, was, now in env_changes(folder):
+        out.append(f"env {var}: {was!r} → {now!r} (set in this environment)")
     f = folder.factors
     if f.code_hash != code.code_hash:
         out.append(f"code hash {f.code_hash[:12]} → {code.code_hash[:12]}")
         out += _code_details(dep, folder, code)
     name = _would_use(folder, code)
-    if name and name != folder.hash:
+    if name and name != folder.hash and not env_changes(folder) and m.matches(folder):
         out.append(f"folder {folder.hash} → {name} (this code's code factor with the folder's "
                    "env, config and compiler factors)")
     return tuple(out)

@@ -119,7 +119,7 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
         pieces, more, lines = _mega(dep, now, code, keys, expected_aot, analysis)
     else:
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
-                                         facts)
+                                         facts, getattr(info, "folder_factors", None))
     return CacheCheck(model=f"{analysis.model.source}:{analysis.model.factory}",
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
@@ -127,9 +127,10 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
 
 def deployment_names(info: Any) -> tuple[str | None, str | None]:
     """The hash folder and AOT-compile folder this deployment would use, when the profile
-    computed them (with vLLM importable); None each otherwise."""
-    folder = getattr(info, "vllm_folder", None)
-    aot = getattr(info, "aot_folder", None)
+    named them with vLLM's own factor functions (``ProfileInfo.hash_folder`` and
+    ``aot_compile_folder``, where vLLM is importable); None each otherwise."""
+    folder = getattr(info, "hash_folder", None)
+    aot = getattr(info, "aot_compile_folder", None)
     return (folder if isinstance(folder, str) else None, aot if isinstance(aot, str) else None)
 
 
@@ -183,8 +184,8 @@ def _mega(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _
 
 def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _Keys,
                m: vllm_folder.Mode, expected: str | None, torch_key: str,
-               facts: list[tuple[str, str]]) -> Outcome:
-    choice = vllm_folder.choose(dep, code, m, expected)
+               facts: list[tuple[str, str]], folder_factors: Any = None) -> Outcome:
+    choice = vllm_folder.choose(dep, code, m, expected, folder_factors)
     notes = list(choice.notes)
     folder = choice.folder
     if folder is not None:
