@@ -159,11 +159,11 @@ def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode
                  factors: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """The factors that differ between the folder and this deployment, as far as known here."""
     out = []
-    for name in ("env_hash", "config_hash", "compiler_hash"):
-        ours = (factors or {}).get(name)
-        theirs = getattr(folder.factors, name)
+    for factor in ("env_hash", "config_hash", "compiler_hash"):
+        ours = (factors or {}).get(factor)
+        theirs = getattr(folder.factors, factor)
         if ours and ours != theirs:
-            out.append(f"{name.replace('_hash', '')} hash {theirs[:12]} → {ours[:12]}")
+            out.append(f"{factor.replace('_hash', '')} hash {theirs[:12]} → {ours[:12]}")
     want = m.wanted()
     for var, value in m.recorded(folder).items():
         if value != want[var]:
