@@ -205,3 +205,25 @@ def test_live_snapshot_into_the_cache_then_check_calls_the_changed_piece_stale(
     doc = json.loads(done.stdout)
     assert [p["cache"] for p in doc["pieces"]] == ["hit", "hit", "stale"]
     assert any("2.0" in f for f in doc["pieces"][2]["findings"])
+
+
+def test_a_snapshot_baked_at_the_root_is_found_from_a_folder_inside(tmp_path):
+    from cachekey_cli.cache_hits import baked
+
+    root = tmp_path / "root"
+    shutil.copytree(CACHES / "stale-artifacts", root)
+    (root / "cachekeys.json").write_text("{}")
+    prefix = next(root.glob("torch_compile_cache/*/rank_0_0/backbone"))
+    assert baked.find(str(prefix), vllm=True) == str(root / "cachekeys.json")
+    assert baked.find(str(prefix), vllm=False) is None  # an Inductor cache: PATH itself only
+
+
+def test_snapshot_into_a_folder_that_is_no_cache_is_exit_3_before_tracing(tmp_path, capsys):
+    from cachekey_cli.cli import run_cli
+
+    (tmp_path / "notes.txt").write_text("not a cache")
+    code = run_cli(["snapshot", str(FIXTURES / "vllm/scaled_decoder.py"), "--into",
+                    str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 3 and "is not a vLLM cache folder" in err
+    assert not (tmp_path / "cachekeys.json").exists()
