@@ -59,8 +59,9 @@ def aot_keys(s: dict) -> list[str]:
     return list(model["aotautograd"])
 
 
-def _analysis(s: dict, mode: str) -> SimpleNamespace:
-    info = ProfileInfo(name="vllm", client="vLLM 0.33.0", cache_mode=mode, not_reproduced=())
+def _analysis(s: dict, mode: str, compile_range: str | None = None) -> SimpleNamespace:
+    info = ProfileInfo(name="vllm", client="vLLM 0.33.0", cache_mode=mode, not_reproduced=(),
+                       compile_range=compile_range)
     return SimpleNamespace(profile=info, environment=SimpleNamespace(torch=s["torch"]),
                            model=SimpleNamespace(source="scaled_decoder.py", factory="build"))
 
@@ -75,11 +76,13 @@ def _torch_key(s: dict) -> str:
     return str(_prefix(s)["artifacts"][0]["torch_key"])
 
 
-def predict(cache: str, now: dict, keys: list[str], mode: str, torch_key: str | None = None):
+def predict(cache: str, now: dict, keys: list[str], mode: str, torch_key: str | None = None,
+            compile_range: str | None = None):
     """vllm_lookup.check on a fixture cache, for a deployment described by a vLLM run's summary."""
     pieces = [CurrentPiece(f"g0/submod_{2 * i}", i, k, None) for i, k in enumerate(keys)]
     dep = vllm_lookup.read(str(CACHES / cache))
-    return vllm_lookup.check(_analysis(now, mode), dep, pieces, None, code=_code(now),
+    return vllm_lookup.check(_analysis(now, mode, compile_range), dep, pieces, None,
+                             code=_code(now),
                              torch_key=torch_key or _torch_key(summary("stale-artifacts")))
 
 
@@ -160,6 +163,18 @@ def test_a_folder_whose_index_points_at_the_old_artifacts_is_stale_exactly_where
     assert real == ["stale"] * 3  # EPS is in every piece's RMSNorm
     result = predict("stale-eps-pointing", cold, own, PER_PIECE)
     assert [p.cache for p in result.pieces] == real
+
+
+def test_another_compile_range_is_a_miss():
+    """vLLM looks the index up by (range, position): max_num_batched_tokens 4096, not 2048."""
+    baked = summary("stale-artifacts")
+    same = predict("stale-artifacts", baked, index_keys(baked), PER_PIECE,
+                   compile_range="[1, 2048]")
+    assert [p.cache for p in same.pieces] == ["hit"] * 3
+    other = predict("stale-artifacts", baked, index_keys(baked), PER_PIECE,
+                    compile_range="[1, 4096]")
+    assert [p.cache for p in other.pieces] == ["miss"] * 3
+    assert "no entry for compile range (1, 4096)" in other.pieces[0].reasons[0]
 
 
 def test_another_torch_build_is_a_miss_naming_both_builds():

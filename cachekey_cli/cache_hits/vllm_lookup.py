@@ -119,7 +119,8 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
         pieces, more, lines = _mega(dep, now, code, keys, expected_aot, analysis)
     else:
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
-                                         facts, getattr(info, "folder_factors", None))
+                                         facts, getattr(info, "folder_factors", None),
+                                         info.compile_range if info else None)
     return CacheCheck(model=f"{analysis.model.source}:{analysis.model.factory}",
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
@@ -184,7 +185,8 @@ def _mega(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _
 
 def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _Keys,
                m: vllm_folder.Mode, expected: str | None, torch_key: str,
-               facts: list[tuple[str, str]], folder_factors: Any = None) -> Outcome:
+               facts: list[tuple[str, str]], folder_factors: Any = None,
+               compile_range: str | None = None) -> Outcome:
     choice = vllm_folder.choose(dep, code, m, expected, folder_factors)
     notes = list(choice.notes)
     folder = choice.folder
@@ -201,17 +203,29 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
     if not index:
         return _all(now, "miss", f"{folder.hash}/{folder.where} has no index "
                     "(vllm_compile_cache.py): vLLM finds no piece there"), notes, ()
-    rng = max({e.compile_range for e in index if e.compile_range},
-              key=lambda r: (r[1] - r[0], r))
-    if len({e.compile_range for e in index}) > 1:
+    held = {e.compile_range for e in index if e.compile_range}
+    rng = _range(compile_range) or max(held, key=lambda r: (r[1] - r[0], r))
+    if rng not in held:
+        return _all(now, "miss", f"the index holds no entry for compile range {rng} (it holds "
+                    f"{', '.join(map(str, sorted(held)))}): max_num_batched_tokens differs, and "
+                    "vLLM compiles every piece"), notes, ()
+    if len(held) > 1:
         notes.append(f"the index holds several compile ranges; the general range {rng} is "
                      "checked (single sizes are not)")
     by_position = {e.graph_index: e for e in index if e.compile_range == rng}
     artifacts = {a.name: a for a in folder.artifacts}
     builds = _builds(dep)
-    out = [_piece(p, by_position.get(p.position), rng, artifacts, torch_key, builds, keys,
-                  folder) for p in now]
+    out = [_piece(p, by_position.get(p.position), rng, artifacts, torch_key, builds, keys)
+           for p in now]
     return out, notes, ()
+
+
+def _range(text: str | None) -> tuple[int, int] | None:
+    """The profile's compile range, e.g. "[1, 2048]"; None when it names no numbers."""
+    import re
+
+    m = re.fullmatch(r"\[\s*(\d+)\s*,\s*(\d+)\s*\]", text or "")
+    return (int(m.group(1)), int(m.group(2))) if m else None
 
 
 def _index(folder: PrefixFolder) -> tuple[IndexEntry, ...]:
@@ -226,8 +240,8 @@ def _builds(dep: Deployment) -> str:
 
 
 def _piece(p: CurrentPiece, entry: IndexEntry | None, rng: tuple[int, int],
-           artifacts: dict[str, Artifact], torch_key: str, builds: str, keys: _Keys,
-           folder: PrefixFolder) -> PieceCache:
+           artifacts: dict[str, Artifact], torch_key: str, builds: str, keys: _Keys
+           ) -> PieceCache:
     place = f"index ({rng[0]}, {rng[1]}) #{p.position}"
     mine = {"aot_key": p.aot_key}
     if entry is None:
