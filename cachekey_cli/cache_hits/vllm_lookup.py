@@ -31,6 +31,7 @@ from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache
 from cachekey_cli.errors import InputError
 from cachekey_cli.vllm_cache.code_check import ModelCode
 from cachekey_cli.vllm_cache.code_factor import code_hash
+from cachekey_cli.vllm_cache.factors import folder_hash_033
 from cachekey_cli.vllm_cache.records import Artifact, Deployment, IndexEntry, PrefixFolder
 
 VERSION = "0.33.0"
@@ -120,7 +121,7 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     else:
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
                                          facts, getattr(info, "folder_factors", None),
-                                         info.compile_range if info else None)
+                                         info.compile_range if info else None, expected_aot)
     return CacheCheck(model=f"{analysis.model.source}:{analysis.model.factory}",
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
@@ -186,9 +187,14 @@ def _mega(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _
 def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _Keys,
                m: vllm_folder.Mode, expected: str | None, torch_key: str,
                facts: list[tuple[str, str]], folder_factors: Any = None,
-               compile_range: str | None = None) -> Outcome:
+               compile_range: str | None = None, expected_aot: str | None = None) -> Outcome:
+    code, warm_notes = vllm_folder.folder_code(dep, code, m, expected_aot)
+    if warm_notes and expected is not None and folder_factors:
+        f = folder_factors  # vLLM's own factors, with the code factor of this warm start
+        expected = folder_hash_033(f["env_hash"], f["config_hash"], code.code_hash,
+                                   f["compiler_hash"])
     choice = vllm_folder.choose(dep, code, m, expected, folder_factors)
-    notes = list(choice.notes)
+    notes = list(warm_notes) + list(choice.notes)
     folder = choice.folder
     if folder is not None:
         picks = "this deployment's" if choice.picks else "not the one this deployment uses"
