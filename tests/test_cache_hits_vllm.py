@@ -43,6 +43,7 @@ def summary(name: str) -> dict:
 
 
 def _prefix(s: dict) -> dict:
+    """The one prefix folder a cold run filed."""
     (folder,) = s["hash_folders"]
     (prefix,) = folder["prefixes"]
     return prefix
@@ -184,6 +185,34 @@ def test_another_torch_build_is_a_miss_naming_both_builds():
     reason = result.pieces[0].reasons[0]
     assert "build key 3d5bd302" in reason and "this torch's is abababab" in reason
     assert "torch 2.14.0+cu130" in reason
+
+
+HF_CASES = [(m, c) for m in ("hf-llama", "hf-gpt2") for c in ("same", "eps", "dtype", "env")]
+
+
+def _new_folders(warm: dict, baked: dict) -> set[str]:
+    return {h["hash"] for h in warm["hash_folders"]} - {h["hash"] for h in baked["hash_folders"]}
+
+
+@pytest.mark.parametrize(("model", "case"), HF_CASES, ids=[f"{m}-{c}" for m, c in HF_CASES])
+def test_hf_models_prediction_equals_what_vllm_did(model, case, monkeypatch):
+    """Small HF Llama and GPT-2 under real vLLM (fixtures/vllm_cache/make_hf_fixtures.sh): the
+    warm start on the baked cache with the same code, the second layer's eps or the dtype
+    changed (both in a file Dynamo never traces), or an env flag set."""
+    baked = summary(model)
+    warm = summary(f"{model}-{case}-warm")
+    cold = baked if case == "same" else summary(f"{model}-{case}-cold")
+    if case == "env":
+        monkeypatch.setenv("VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE", "0")
+    own, stored = index_keys(cold), index_keys(baked)
+    loaded = {p["graph_index"] for p in warm.get("piece_lookups", ()) if p["loaded"]}
+    real = [("hit" if stored[i] == own[i] else "stale") if i in loaded else "miss"
+            for i in range(len(own))]
+    result = predict(f"{model}-artifacts", cold, own, PER_PIECE)
+    assert [p.cache for p in result.pieces] == real, (result.pieces, warm.get("piece_lookups"))
+    new = _new_folders(warm, baked)
+    if real[0] == "miss" and len(new) == 1 and case != "env":
+        assert next(iter(new)) in result.pieces[0].reasons[0]  # names the folder vLLM used
 
 
 VLLM_PYTHON = os.environ.get("CACHEKEY_VLLM_PYTHON", "")
