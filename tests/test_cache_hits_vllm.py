@@ -206,6 +206,11 @@ def test_hf_models_prediction_equals_what_vllm_did(model, case, monkeypatch):
         monkeypatch.setenv("VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE", "0")
     own, stored = index_keys(cold), index_keys(baked)
     loaded = {p["graph_index"] for p in warm.get("piece_lookups", ()) if p["loaded"]}
+    if warm.get("failed"):
+        # vLLM stopped while running compiled code it had loaded from the cache (the summary
+        # keeps its traceback): the one piece was loaded, and it could not run this model
+        assert "torch_compile_cache" in warm["stderr_tail"] and len(own) == 1
+        loaded = {0}
     real = [("hit" if stored[i] == own[i] else "stale") if i in loaded else "miss"
             for i in range(len(own))]
     result = predict(f"{model}-artifacts", cold, own, PER_PIECE)
