@@ -148,3 +148,21 @@ def test_check_needs_exactly_one_of_baseline_and_cache(capsys):
     assert "exactly one of --baseline FILE and --cache PATH" in capsys.readouterr().err
     assert run_cli(["check", PERTURBED, "--baseline", "x.json", "--cache", "y"]) == 2
     assert run_cli(["check", PERTURBED, "--cache", "y", "--allow", "graph"]) == 2
+
+
+def test_an_aot_entry_whose_forward_is_gone_is_a_miss(custom_op_cache, tmp_path, capsys,
+                                                      monkeypatch):
+    """The AOT key is there, the FX entry it loads is not: torch counts an FX miss on the load,
+    an AOTAutograd miss, then compiles and misses the FX key again."""
+    memo_pipeline(monkeypatch)
+    cache = tmp_path / "cache"
+    shutil.copytree(custom_op_cache, cache)
+    shutil.rmtree(cache / "fxgraph")
+    (cache / "fxgraph").mkdir()
+    spec = f"{PERTURBED}:build"
+    _, doc = predict(capsys, spec, cache)
+    module, args, dims = warm_run.load(spec)
+    counted = warm_run.compile_counting(cache, module, args, dims)
+    assert [p["counters"] for p in doc["pieces"]] == counted
+    piece = doc["pieces"][0]
+    assert piece["cache"] == "miss" and "the forward it needs" in piece["reasons"][0]

@@ -121,7 +121,8 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     else:
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
                                          facts, getattr(info, "folder_factors", None),
-                                         info.compile_range if info else None, expected_aot)
+                                         info.compile_range if info else None, expected_aot,
+                                         analysis.environment.torch)
     return CacheCheck(model=f"{analysis.model.source}:{analysis.model.factory}",
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
@@ -187,7 +188,8 @@ def _mega(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _
 def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _Keys,
                m: vllm_folder.Mode, expected: str | None, torch_key: str,
                facts: list[tuple[str, str]], folder_factors: Any = None,
-               compile_range: str | None = None, expected_aot: str | None = None) -> Outcome:
+               compile_range: str | None = None, expected_aot: str | None = None,
+               torch_version: str = "") -> Outcome:
     code, warm_notes = vllm_folder.folder_code(dep, code, m, expected_aot)
     if warm_notes and expected is not None and folder_factors:
         f = folder_factors  # vLLM's own factors, with the code factor of this warm start
@@ -220,7 +222,7 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
                      "checked (single sizes are not)")
     by_position = {e.graph_index: e for e in index if e.compile_range == rng}
     artifacts = {a.name: a for a in folder.artifacts}
-    builds = _builds(dep)
+    builds = (_builds(dep), f" (torch {torch_version})" if torch_version else "")
     out = [_piece(p, by_position.get(p.position), rng, artifacts, torch_key, builds, keys)
            for p in now]
     return out, notes, ()
@@ -246,8 +248,8 @@ def _builds(dep: Deployment) -> str:
 
 
 def _piece(p: CurrentPiece, entry: IndexEntry | None, rng: tuple[int, int],
-           artifacts: dict[str, Artifact], torch_key: str, builds: str, keys: _Keys
-           ) -> PieceCache:
+           artifacts: dict[str, Artifact], torch_key: str, builds: tuple[str, str],
+           keys: _Keys) -> PieceCache:
     place = f"index ({rng[0]}, {rng[1]}) #{p.position}"
     mine = {"aot_key": p.aot_key}
     if entry is None:
@@ -265,8 +267,9 @@ def _piece(p: CurrentPiece, entry: IndexEntry | None, rng: tuple[int, int],
     if artifact.torch_key and artifact.torch_key != torch_key:
         return PieceCache(p.id, "miss", (
             f"built by another torch: {artifact.name} carries build key "
-            f"{artifact.torch_key[:8]}…{builds}, this torch's is {torch_key[:8]}…; vLLM's load "
-            "stops on the mismatch",), keys=mine, stored=stored, place=place)
+            f"{artifact.torch_key[:8]}…{builds[0]}, this torch's is {torch_key[:8]}…{builds[1]}; "
+            "torch's CompiledArtifact.load refuses it (torch_key mismatch)",), keys=mine,
+            stored=stored, place=place)
     held = [k for k in (artifact.aot_key,) if k]
     word, reason, unchecked = keys.compare(p, held, f"{artifact.name}")
     reasons = [reason]
