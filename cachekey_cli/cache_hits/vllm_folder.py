@@ -21,7 +21,7 @@ from typing import Any
 from cachekey_cli.vllm_cache import code_check
 from cachekey_cli.vllm_cache.code_check import ModelCode
 from cachekey_cli.vllm_cache.factors import folder_hash_033
-from cachekey_cli.vllm_cache.records import AotModel, Deployment, PrefixFolder
+from cachekey_cli.vllm_cache.records import Deployment, PrefixFolder
 
 RANK = "rank_0_0"  # the process cachekey stands for: rank 0, data-parallel rank 0
 MODE_VARS = ("VLLM_USE_AOT_COMPILE", "VLLM_USE_MEGA_AOT_ARTIFACT")
@@ -194,64 +194,3 @@ def _code_details(dep: Deployment, folder: PrefixFolder, code: ModelCode) -> lis
                 "paths moved, and vLLM's code hash covers the paths"]
     return [f"    traced file {f.path}: {f.status}" + (f" ({f.cache_name})" if f.cache_name
                                                        else "") for f in c.changed]
-
-
-def source_changes(model: AotModel, code: ModelCode) -> tuple[str, ...]:
-    """The traced modules whose source differs from the AOT-compiled model's record of them.
-
-    vLLM checks them on load (``_verify_source_unchanged``) and compiles again when
-    one differs. A recorded module this trace did not reach is not compared.
-    """
-    recorded = {s.module: s.sha256 for s in model.sources}
-    out = []
-    for f in code.files:
-        module = code_check.module_for(f.path, recorded)
-        if module is not None and recorded[module] != f.sha256:
-            out.append(module)
-    return tuple(sorted(set(out)))
-
-
-def pick_model(models: Sequence[AotModel], code: ModelCode, expected: str | None
-               ) -> tuple[AotModel | None, tuple[str, ...]]:
-    """The AOT-compiled model this deployment loads, and notes on how it was picked."""
-    if expected is not None:
-        return next((x for x in models if x.hash == expected), None), ()
-    if not models:
-        return None, ()
-    unchanged = [x for x in models if not source_changes(x, code)]
-    chosen: Any = (unchanged or list(models))[0]
-    note = (f"the AOT-compile folder's name was not computed with vLLM's factor functions (it "
-            f"covers the env, config and compiler factors and the forward's position): "
-            f"{chosen.hash[:12]}… is taken as the one this deployment loads")
-    return chosen, (note,)
-
-
-def folder_code(dep: Deployment, code: ModelCode, m: Mode, expected_aot: str | None
-                ) -> tuple[ModelCode, tuple[str, ...]]:
-    """The code factor vLLM hashes into the folder name on this warm start.
-
-    With AOT compile on, vLLM first loads the AOT-compiled model; when its source
-    check passes, the traced files are the files of the modules the model
-    recorded (``_verify_source_unchanged`` in vllm/compilation/decorators.py),
-    not a fresh trace's. The two differ when a fresh trace also passes through
-    code without a module file (e.g. ``<frozen _collections_abc>``), whose path
-    vLLM hashes on a cold start: then the warm start files its pieces under
-    another folder than the cold start did (measured with a small HF Llama).
-    """
-    if not m.aot:
-        return code, ()
-    models = [x for x in dep.aot_models if x.rank == RANK]
-    model, _ = pick_model(models, code, expected_aot)
-    if model is None or model.problem or not model.sources or source_changes(model, code):
-        return code, ()
-    from cachekey_cli.vllm_cache.code_factor import code_hash
-
-    recorded = {s.module: s.sha256 for s in model.sources}
-    files = tuple(f for f in code.files if code_check.module_for(f.path, recorded) is not None)
-    warm = ModelCode(code.model, files, code_hash(f.path for f in files))
-    if warm.code_hash == code.code_hash:
-        return code, ()
-    dropped = sorted({f.path for f in code.files} - {f.path for f in files})
-    return warm, (f"the AOT-compiled model loads first, so vLLM hashes the files of the modules it "
-                  f"recorded, not {', '.join(dropped)} (which a fresh trace also passes "
-                  "through): code hash " + f"{code.code_hash[:12]} → {warm.code_hash[:12]}",)

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachekey_cli.cache_hits import baked as baked_mod
-from cachekey_cli.cache_hits import vllm_folder
+from cachekey_cli.cache_hits import vllm_aot, vllm_folder
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache
 from cachekey_cli.errors import InputError
 from cachekey_cli.vllm_cache.code_check import ModelCode
@@ -116,13 +116,12 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
              ("mode", f"{m.name} (from VLLM_USE_AOT_COMPILE, VLLM_USE_MEGA_AOT_ARTIFACT; "
                       f"vLLM {VERSION})"),
              ("torch", f"{analysis.environment.torch}, build key {torch_key[:8]}…")]
+    aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch)
     if m.mega:
-        pieces, more, lines = _mega(dep, now, code, keys, expected_aot, analysis)
+        pieces, more, lines = _mega(dep, now, keys, aot)
     else:
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
-                                         facts, getattr(info, "folder_factors", None),
-                                         info.compile_range if info else None, expected_aot,
-                                         analysis.environment.torch)
+                                         facts, aot, info, analysis.environment.torch)
     return CacheCheck(model=f"{analysis.model.source}:{analysis.model.factory}",
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
@@ -146,57 +145,43 @@ def _all(now: Sequence[CurrentPiece], word: str, reason: str, place: str = ""
 Outcome = tuple[list[PieceCache], list[str], tuple[str, ...]]  # pieces, notes, folder lines
 
 
-def _mega(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _Keys,
-          expected: str | None, analysis: Any) -> Outcome:
-    models = [x for x in dep.aot_models if x.rank == vllm_folder.RANK]
+def _mega(dep: Deployment, now: Sequence[CurrentPiece], keys: _Keys, aot: vllm_aot.AotLoad
+          ) -> Outcome:
     if not dep.aot_models and dep.kind not in ("cache root", "torch_compile_cache"):
         raise InputError(
             f"{dep.path} is a vLLM {dep.kind}; in the mode in force (mega AOT artifact) a warm "
             "start reads only torch_compile_cache/torch_aot_compile/…/model, which is not "
             "under it",
             "pass the cache root (VLLM_CACHE_ROOT) or its torch_compile_cache")
-    model, notes = vllm_folder.pick_model(models, code, expected)
+    model = aot.model
     if model is None:
-        where = f"torch_aot_compile/{expected[:12]}…" if expected else "an AOT-compiled model"
-        return _all(now, "miss", f"the cache has no {where} for {vllm_folder.RANK}: vLLM "
-                    "compiles from scratch"), list(notes), ()
-    if model.problem:
-        raise InputError(f"AOT-compiled model {model.path} {model.problem}", DAMAGED)
-    place = f"torch_aot_compile/{model.hash[:12]}…/{model.rank}/model"
-    built = model.system.get("torch")
-    if built and built != analysis.environment.torch:
-        return _all(now, "miss", f"built by torch {built}, this is torch "
-                    f"{analysis.environment.torch}: the AOT-compile folder's name covers the "
-                    "torch build, so vLLM looks for another one", place), list(notes), ()
-    changed = vllm_folder.source_changes(model, code)
-    if changed:
         lines = tuple(f"traced module {c}: its source differs from the AOT-compiled model's "
-                      "record" for c in changed)
-        reason = (f"the AOT-compiled model's source check fails ({', '.join(changed)} changed): "
-                  "vLLM compiles again and overwrites it")
-        return _all(now, "miss", reason, place), list(notes), lines
+                      "record" for c in aot.changed)
+        reason = aot.why if aot.changed else f"{aot.why}: vLLM compiles from scratch"
+        return _all(now, "miss", reason, aot.place), list(aot.notes), lines
     out = []
     for p in now:
         word, reason, unchecked = keys.compare(p, model.aot_keys, "the AOT-compiled model")
         if word == "stale" and keys.exact:
             reason += " (the model holds no artifact under this piece's key)"
         out.append(PieceCache(p.id, word, (reason,), unchecked, keys={"aot_key": p.aot_key},
-                              stored={"aot_keys": ", ".join(model.aot_keys)}, place=place))
-    return out, list(notes), ()
+                              stored={"aot_keys": ", ".join(model.aot_keys)}, place=aot.place))
+    return out, list(aot.notes), ()
 
 
 def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _Keys,
                m: vllm_folder.Mode, expected: str | None, torch_key: str,
-               facts: list[tuple[str, str]], folder_factors: Any = None,
-               compile_range: str | None = None, expected_aot: str | None = None,
-               torch_version: str = "") -> Outcome:
-    code, warm_notes = vllm_folder.folder_code(dep, code, m, expected_aot)
+               facts: list[tuple[str, str]], aot: vllm_aot.AotLoad, info: Any,
+               torch_version: str) -> Outcome:
+    folder_factors = getattr(info, "folder_factors", None)
+    code, warm_notes = vllm_aot.warm_code(aot, code)
     if warm_notes and expected is not None and folder_factors:
         f = folder_factors  # vLLM's own factors, with the code factor of this warm start
         expected = folder_hash_033(f["env_hash"], f["config_hash"], code.code_hash,
                                    f["compiler_hash"])
     choice = vllm_folder.choose(dep, code, m, expected, folder_factors)
-    notes = list(warm_notes) + list(choice.notes)
+    notes = list(aot.notes) + list(warm_notes) + list(choice.notes)
+    old_graph = {p.id: _old_graph(p, aot, keys) for p in now} if aot.model else {}
     folder = choice.folder
     if folder is not None:
         picks = "this deployment's" if choice.picks else "not the one this deployment uses"
@@ -206,26 +191,43 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
         reason = (f"this deployment files its pieces under {target}, which "
                   f"{'PATH does not hold' if folder is None else 'is not this folder'}: "
                   "vLLM compiles every piece")
-        return _all(now, "miss", reason), notes, choice.lines
+        return [old_graph.get(p.id) or _all([p], "miss", reason)[0] for p in now], notes, \
+            choice.lines
     index = _index(folder)
-    if not index:
-        return _all(now, "miss", f"{folder.hash}/{folder.where} has no index "
-                    "(vllm_compile_cache.py): vLLM finds no piece there"), notes, ()
     held = {e.compile_range for e in index if e.compile_range}
-    rng = _range(compile_range) or max(held, key=lambda r: (r[1] - r[0], r))
+    rng = _range(info.compile_range if info else None) or max(
+        held or {(0, 0)}, key=lambda r: (r[1] - r[0], r))
     if rng not in held:
-        return _all(now, "miss", f"the index holds no entry for compile range {rng} (it holds "
-                    f"{', '.join(map(str, sorted(held)))}): max_num_batched_tokens differs, and "
-                    "vLLM compiles every piece"), notes, ()
+        reason = (f"the index holds no entry for compile range {rng} (it holds "
+                  f"{', '.join(map(str, sorted(held)))}): vLLM compiles every piece" if held else
+                  f"{folder.hash}/{folder.where} has no index (vllm_compile_cache.py): vLLM finds "
+                  "no piece there")
+        return [old_graph.get(p.id) or _all([p], "miss", reason)[0] for p in now], notes, ()
     if len(held) > 1:
         notes.append(f"the index holds several compile ranges; the general range {rng} is "
                      "checked (single sizes are not)")
     by_position = {e.graph_index: e for e in index if e.compile_range == rng}
     artifacts = {a.name: a for a in folder.artifacts}
     builds = (_builds(dep), f" (torch {torch_version})" if torch_version else "")
-    out = [_piece(p, by_position.get(p.position), rng, artifacts, torch_key, builds, keys)
-           for p in now]
+    out = [old_graph.get(p.id) or _piece(p, by_position.get(p.position), rng, artifacts,
+                                         torch_key, builds, keys) for p in now]
     return out, notes, ()
+
+
+def _old_graph(p: CurrentPiece, aot: vllm_aot.AotLoad, keys: _Keys) -> PieceCache | None:
+    """A stale piece of the loaded AOT-compiled model's graph; None when it is this piece."""
+    model = aot.model
+    if model is None or not model.aot_keys:
+        return None
+    word, _, _ = keys.compare(p, model.aot_keys, "the AOT-compiled model")
+    if word != "stale":
+        return None
+    return PieceCache(p.id, "stale", (
+        "vLLM loads the AOT-compiled model, whose graph is not this model's: it runs the old "
+        "graph's piece here (loaded from the folder, or compiled again where the folder lacks "
+        "it), and this piece's own key is not among the model's "
+        f"({', '.join(k[:12] + '…' for k in model.aot_keys)})",), keys={"aot_key": p.aot_key},
+        stored={"aot_keys": ", ".join(model.aot_keys)}, place=aot.place)
 
 
 def _range(text: str | None) -> tuple[int, int] | None:
@@ -237,6 +239,7 @@ def _range(text: str | None) -> tuple[int, int] | None:
 
 
 def _index(folder: PrefixFolder) -> tuple[IndexEntry, ...]:
+    """The folder's index entries of vLLM's standalone compiler (none: no index file)."""
     validate(folder)
     compiler = "inductor_standalone"
     return tuple(e for e in folder.index if e.compiler == compiler)
