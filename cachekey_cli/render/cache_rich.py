@@ -83,6 +83,8 @@ def render(result: CacheCheck, *, color: bool = True, width: int = 100, **_: Any
     shown = [p for p in result.ordered if p.unchecked or len(p.reasons) > 1 or p.guards
              or p.findings]
     if shown:
+        if result.context:
+            console.print()
         console.print(Text("Piece by piece", style="bold underline"))
         for p in shown:
             head = Text(p.id, style="bold")
