@@ -117,6 +117,26 @@ def test_the_unchanged_model_hits_every_piece():
     assert [p.cache for p in result.pieces] == ["hit"] * 3 and result.exit_code == 0
 
 
+@pytest.mark.parametrize(("mode", "name"), [("artifacts", PER_PIECE), ("mega", MEGA)])
+def test_the_unchanged_model_hits_and_an_env_flag_misses(mode, name, monkeypatch):
+    """Warm starts of the unchanged model on the baked caches: as is (vLLM loaded every piece,
+    compiled none), and with VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE=0 (a new folder, all compiled)."""
+    monkeypatch.setenv("VLLM_USE_MEGA_AOT_ARTIFACT", "1" if mode == "mega" else "0")
+    baked = summary(f"stale-{mode}")
+    same, env = summary(f"stale-{mode}-same-warm"), summary(f"stale-{mode}-env-warm")
+    assert "num_inductor_compiles" not in same["vllm_counters"]  # what vLLM did
+    assert same["vllm_counters"]["num_aot_artifacts_loaded"] == 1
+    assert env["vllm_counters"]["num_inductor_compiles"] == 3
+    own = index_keys(baked) if mode == "artifacts" else aot_keys(baked)
+    hit = predict(f"stale-{mode}", baked, own, name)
+    assert [p.cache for p in hit.pieces] == ["hit"] * 3 and hit.exit_code == 0
+    monkeypatch.setenv("VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE", "0")
+    miss = predict(f"stale-{mode}", baked, own, name)
+    assert [p.cache for p in miss.pieces] == ["miss"] * 3
+    assert "VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE" in miss.pieces[0].reasons[0] + " ".join(
+        miss.folder)
+
+
 def test_untraced_constant_mega_mode_is_stale_where_the_aot_model_holds_another_graph(
         monkeypatch):
     monkeypatch.setenv("VLLM_USE_MEGA_AOT_ARTIFACT", "1")
