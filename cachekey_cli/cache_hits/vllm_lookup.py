@@ -7,14 +7,16 @@ Read from vLLM 0.33.0's source (vllm/compilation/):
   recorded sources still match the files, and that one file holds every piece
   (its ``inductor_cache/aotautograd/`` folders are named by the pieces' AOT keys);
 - per-piece modes (``VLLM_USE_MEGA_AOT_ARTIFACT=0``, or ``VLLM_USE_AOT_COMPILE=0``):
-  ``CompilerManager.load`` (backends.py) looks each piece up in the hash folder's
-  index by ``(compile range, graph index, compiler)``, by position and never by
-  graph, and ``InductorStandaloneAdaptor.load`` (compiler_interface.py) loads the
-  artifact it names, which checks torch's build key and then serves whatever AOT
-  key its header holds, with shape guards skipped.
+  with AOT compile on, the AOT-compiled model loads first when it can, and brings
+  its recorded graph (``vllm_aot``); then ``CompilerManager.load`` (backends.py)
+  looks each piece up in the hash folder's index by ``(compile range, graph
+  index, compiler)``, by position and never by graph, and
+  ``InductorStandaloneAdaptor.load`` (compiler_interface.py) loads the artifact it
+  names, which checks torch's build key and then serves whatever AOT key its
+  header holds, with shape guards skipped.
 
 So a piece is ``stale`` when vLLM would load an artifact whose stored AOT key
-is not the piece's own key. Telling that needs the piece's own key as vLLM
+is not the piece's own key, or run the piece of an AOT-compiled model's old graph. Telling that needs the piece's own key as vLLM
 computes it: exact where the profile reproduces vLLM's keys, or, elsewhere, the
 keys of a snapshot baked into the cache (equal keys then and now mean the
 artifact is this piece's). Torch-free.
