@@ -9,6 +9,9 @@ hidden 64) every measurement runs in a fresh process, so each includes
 * ``cold``   ``torch.compile`` with Inductor into a fresh, empty TORCHINDUCTOR_CACHE_DIR
 * ``warm``   the same compile again in a new process, same cache directory
 
+and ``check --cache`` against ``check --baseline`` on caches of 1,000 artifacts
+(benchmarks/cache_check.py; ``--no-cache-check`` skips it).
+
 Wall time is measured around the process, peak RSS comes from ``os.wait4``'s
 rusage for that one child (its own peak; the C++ compiler processes Inductor
 spawns are counted separately by the kernel and are not included). It also
@@ -235,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="layers 4,8 only, no 8B example (a few minutes)")
     ap.add_argument("--no-compile", action="store_true", help="skip the real torch.compile runs")
     ap.add_argument("--no-8b", action="store_true", help="skip the Llama-3-8B-shaped example")
+    ap.add_argument("--no-cache-check", action="store_true",
+                    help="skip check --cache vs check --baseline on 1,000 artifacts")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/...)")
     args = ap.parse_args(argv)
     layers = [4, 8] if args.quick else [int(x) for x in args.layers.split(",") if x]
@@ -248,6 +253,11 @@ def main(argv: list[str] | None = None) -> int:
         doc["llama3_8b_meta"] = run_diff(MODEL_8B, _env(), "cachekey diff --init meta",
                                          "--init", "meta")
     doc["layers"] = rows
+    if not args.no_cache_check:
+        sys.path.insert(0, str(ROOT))
+        from benchmarks import cache_check
+
+        doc["cache_check"] = cache_check.bench(8)
     doc["elapsed_s"] = round((datetime.now(timezone.utc) - started).total_seconds(), 1)
     for m in _measurements(doc):
         m.pop("_stdout", None)
@@ -264,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     if "llama3_8b_meta" in doc:
         m = doc["llama3_8b_meta"]
         print(f"llama3-8b --init meta: {m['wall_s']} s, {m['peak_rss_mb']} MB, rc={m['exit_code']}")
+    for profile, c in doc.get("cache_check", {}).items():
+        if isinstance(c, dict) and "extra_s" in c:
+            print(f"check --cache ({profile}, {doc['cache_check']['artifacts']} artifacts): "
+                  f"{c['cache']['wall_s_median']} s vs --baseline {c['baseline']['wall_s_median']}"
+                  f" s: +{c['extra_s']} s (budget +{doc['cache_check']['budget_s']} s)")
     print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     return 0
 

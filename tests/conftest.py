@@ -48,3 +48,30 @@ def analyse(name: str, mode: str = "aot-per-piece", **options):
 @pytest.fixture(scope="session")
 def transformer_run():
     return analyse("transformer.py")
+
+
+def _cold_inductor_cache(tmp_path_factory, spec: str) -> Path:
+    """A real torch.compile of ``spec`` into a fresh Inductor cache (tests/oracles/warm_run.py)."""
+    from tests.oracles import warm_run
+
+    cache = tmp_path_factory.mktemp("baked") / "inductor"
+    module, args, dims = warm_run.load(spec)
+    warm_run.compile_counting(cache, module, args, dims)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def two_graphs_cache(tmp_path_factory):
+    """fixtures/perturbed.py:two_graphs compiled once: two Dynamo graphs, custom-op layers."""
+    return _cold_inductor_cache(tmp_path_factory, f"{FIXTURES / 'perturbed.py'}:two_graphs")
+
+
+@pytest.fixture(scope="session")
+def custom_op_cache(tmp_path_factory):
+    return _cold_inductor_cache(tmp_path_factory, f"{FIXTURES / 'perturbed.py'}:build")
+
+
+@pytest.fixture(scope="session")
+def guard_cache(tmp_path_factory):
+    """fixtures/guard_shapes.py compiled at (8, 9): its entry guards on an odd last size."""
+    return _cold_inductor_cache(tmp_path_factory, f"{FIXTURES / 'guard_shapes.py'}:build")

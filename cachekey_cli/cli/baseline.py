@@ -13,12 +13,18 @@ import click
 
 from cachekey_cli.cli import group as cli_mod
 from cachekey_cli.compare.categories import CATEGORIES
-from cachekey_cli.errors import ExitCode, InputError
+from cachekey_cli.errors import ExitCode, InputError, UsageError
 
 CHECK_FORMATS = ("rich", "json", "markdown", "github")
 
 
 def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    analysis, snap, _run = _analyse_run(g, model, variant, kw)
+    return analysis, snap
+
+
+def _analyse_run(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The analysis, its snapshot dict and the pipeline Run (whose live pieces --cache needs)."""
     from cachekey_cli import api
 
     options = cli_mod.build_options(model, **kw)
@@ -28,7 +34,7 @@ def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any,
         cli_mod.say(f"cachekey: warning: {warning}")
     if g.verbose:
         cli_mod.print_timings(run.analysis.timings)
-    return run.analysis, api.snapshot_document(run, variant)
+    return run.analysis, api.snapshot_document(run, variant), run
 
 
 def _report(g: Any, result: Any, fmt: str | None, output: str | None, junit: str | None,
@@ -104,15 +110,22 @@ def register(group: click.Group) -> None:
 @cli_mod.model_options
 @click.option("-o", "--output", default="cachekeys.json", show_default=True,
               type=click.Path(dir_okay=False), help="Where to write the snapshot.")
+@click.option("--into", metavar="CACHE", default=None,
+              help="Write the snapshot into this compile cache (CACHE/cachekeys.json), for "
+              "`check --cache` to explain every miss. Overrides -o.")
 @click.option("--variant", type=click.Choice(["tuple_return", "plain"]), default="tuple_return",
               show_default=True, help="Which split variant's keys to record.")
 @click.pass_obj
-def snapshot(g: Any, model: str, output: str, variant: str, **kw: Any) -> None:
+def snapshot(g: Any, model: str, output: str, into: str | None, variant: str, **kw: Any) -> None:
     """Record every subgraph's keys, with their components, as a baseline file."""
     import sys
 
     from cachekey_cli import baseline
 
+    if into:
+        from cachekey_cli.cli.cache_hits import snapshot_target
+
+        output = snapshot_target(into, kw.get("profile") or "vllm")
     _check_outputs(output)
     analysis, snap = _analyse(g, model, variant, kw)
     snap["meta"] = baseline.meta(analysis, ["cachekey", *sys.argv[1:]])
@@ -128,18 +141,35 @@ def snapshot(g: Any, model: str, output: str, variant: str, **kw: Any) -> None:
 
 @click.command()
 @cli_mod.model_options
-@click.option("--baseline", "baseline_path", required=True,
+@click.option("--baseline", "baseline_path", default=None,
               metavar="FILE", help="A snapshot written by `cachekey snapshot`. Never modified.")
+@click.option("--cache", "cache_path", default=None, metavar="PATH",
+              help="Instead of a snapshot, a real compile cache (an Inductor cache dir for "
+              "--profile torch-compile; a vLLM cache root or folder for vllm): say hit, miss or "
+              "stale for every piece. Never modified.")
 @click.option("--variant", type=click.Choice(["tuple_return", "plain"]), default=None,
               help="Variant to key (default: the one the baseline recorded).")
 @_report_options
 @click.pass_obj
-def check(g: Any, model: str, baseline_path: str, variant: str | None, fmt: str | None,
-          output: str | None, junit: str | None, allow: tuple[str, ...], width: int | None,
-          **kw: Any) -> None:
-    """Recompute MODEL's keys and compare them with a baseline: exit 1 on drift."""
+def check(g: Any, model: str, baseline_path: str | None, cache_path: str | None,
+          variant: str | None, fmt: str | None, output: str | None, junit: str | None,
+          allow: tuple[str, ...], width: int | None, **kw: Any) -> None:
+    """Recompute MODEL's keys and compare them with a baseline (exit 1 on drift), or with a
+    real compile cache (--cache: exit 1 unless every piece hits)."""
     from cachekey_cli import api
     from cachekey_cli.baseline import load as baseline_load
+
+    if (baseline_path is None) == (cache_path is None):
+        raise UsageError("check needs exactly one of --baseline FILE and --cache PATH",
+                         "--baseline compares with a snapshot, --cache with a real cache")
+    if cache_path is not None:
+        if junit or allow or variant:
+            raise UsageError("--junit-xml, --allow and --variant go with --baseline",
+                             "drop them with --cache")
+        from cachekey_cli.cli.cache_hits import run_check
+
+        run_check(g, model, cache_path, fmt, output, width, kw, _analyse_run)
+    assert baseline_path is not None
 
     _protect_inputs((baseline_path,), {"--output": output, "--junit-xml": junit})
     old = baseline_load.load(baseline_path)  # fail fast, before tracing

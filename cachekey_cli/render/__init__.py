@@ -23,3 +23,14 @@ def vllm_cache_renderers(command: str) -> dict[str, Renderer]:
 
     modules = {"rich": vllm_cache_rich, "json": vllm_cache_json, "markdown": vllm_cache_markdown}
     return {name: getattr(module, f"render_{command}") for name, module in modules.items()}
+
+
+CACHE_FORMATS = ("rich", "json", "markdown", "github")
+
+
+def cache_renderers() -> dict[str, Renderer]:
+    """``cachekey check --cache`` renderers, by format."""
+    from cachekey_cli.render import cache_github, cache_json, cache_markdown, cache_rich
+
+    return {"rich": cache_rich.render, "json": cache_json.render,
+            "markdown": cache_markdown.render, "github": cache_github.render}

@@ -44,6 +44,7 @@ from cachekey_cli.torchapi.keys import (
     compile_for_real,
     compile_fx_keys,
     inductor_key,
+    torch_build_key,
 )
 from cachekey_cli.torchapi.setting import KeySetting, scope
 from cachekey_cli.torchapi.shapes import (
@@ -51,6 +52,7 @@ from cachekey_cli.torchapi.shapes import (
     current_tracing_context,
     has_symbolic_inputs,
     private_cache_dir,
+    symint_hints,
 )
 from cachekey_cli.torchapi.traced import collect_traced_files
 from cachekey_cli.torchapi.values import input_names
@@ -90,6 +92,8 @@ __all__ = [
     "split_module",
     "split_module_supports_tuple_return",
     "standalone_key_refusal",
+    "symint_hints",
+    "torch_build_key",
     "torch_git_version",
     "torch_release",
 ]

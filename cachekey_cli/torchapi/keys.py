@@ -199,3 +199,14 @@ def compile_for_real(
     with private_cache_dir() as path, scope(setting):
         torch._inductor.standalone_compile(gm, list(inputs), **standalone_kwargs(setting))
         return cache_dir_keys(path)
+
+
+def torch_build_key() -> str:
+    """Torch's build key (``codecache.torch_key()``, a hash of its sources) as hex.
+
+    Standalone-compiled artifacts carry it in their header, and loading one
+    built by another torch fails (``CompiledArtifact.load``: "torch_key mismatch").
+    """
+    from torch._inductor.codecache import torch_key
+
+    return bytes(torch_key()).hex()

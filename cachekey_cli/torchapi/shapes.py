@@ -84,3 +84,22 @@ def concrete_inputs(gm: torch.fx.GraphModule, size: int) -> tuple[list[Any], Any
             else:
                 args.append(value)
     return args, fake_mode
+
+
+def symint_hints(gm: torch.fx.GraphModule) -> tuple[int, ...]:
+    """The sizes torch's cache guards read: the backed SymInt inputs' hints, in input order.
+
+    AOTAutograd and Inductor evaluate an entry's guards with exactly these
+    (``GuardedCache._filter_backed_symints`` then ``guarding_hint_or_throw``);
+    ``L['t0']`` in a guard is the first of them.
+    """
+    from torch.fx.experimental import symbolic_shapes as ss
+
+    has_hint = getattr(ss, "has_guarding_hint", None) or getattr(ss, "has_hint")  # noqa: B009
+    hint = getattr(ss, "guarding_hint_or_throw", None) or getattr(ss, "hint_int")  # noqa: B009
+    out = []
+    for node in gm.graph.find_nodes(op="placeholder"):
+        value = node.meta.get("example_value", node.meta.get("val"))
+        if isinstance(value, torch.SymInt) and has_hint(value):
+            out.append(int(hint(value)))
+    return tuple(out)

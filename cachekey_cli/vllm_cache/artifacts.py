@@ -31,7 +31,7 @@ from cachekey_cli.vllm_cache.records import Artifact, IndexEntry
 
 INDEX_NAME = "vllm_compile_cache.py"
 INDEX_MAX_BYTES = 16 * MIB
-HEAD_BYTES = 64 * 1024
+HEAD_BYTES = 4 * 1024  # the header (build key, AOT key) takes under 200 bytes
 ARTIFACT = re.compile(r"^artifact_compile_range_(\d+)_(\d+)_subgraph_(\d+)$")
 CHECKSUM_BYTES = 4
 

@@ -1,0 +1,91 @@
+"""Will my cache hit? Every compiled piece against a real compile cache: hit, miss or stale.
+
+``cachekey check MODEL --cache PATH``. Torch-free except ``current`` (the
+model's pieces and input sizes, through torchapi). A module per stage:
+
+- ``inductor_dir`` reads a ``TORCHINDUCTOR_CACHE_DIR`` (key folders, entries'
+  guards) and ``pickled`` reads a pickle's structure with ``pickletools``;
+- ``guards`` evaluates a guard expression without running it;
+- ``inductor`` predicts ``torch.compile``'s lookups and counters;
+- ``vllm_lookup`` mirrors vLLM 0.33.0's warm start on a vLLM cache
+  (the folder, the index and artifacts, or the AOT-compiled model);
+- ``baked`` finds and compares a snapshot baked into the cache;
+- ``records`` holds the frozen results.
+
+Nothing read from a cache is executed or unpickled: keys come from folder
+names and binary headers, guards and FX keys from pickle opcodes, the index
+from ``ast.literal_eval``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cachekey_cli.cache_hits import baked as baked_mod
+from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
+
+SNAPSHOT_NAME = baked_mod.FILE_NAME
+
+__all__ = ["SNAPSHOT_NAME", "CacheCheck", "PieceCache", "check", "find_snapshot", "read"]
+
+
+def read(profile: str, path: str) -> Any:
+    """What PATH holds, read before any tracing: InputError (exit 3) when it is no cache."""
+    if profile == "torch-compile":
+        from cachekey_cli.cache_hits import inductor_dir
+
+        return inductor_dir.read(path)
+    from cachekey_cli.cache_hits import vllm_lookup
+
+    return vllm_lookup.read(path)
+
+
+def find_snapshot(profile: str, path: str) -> str | None:
+    return baked_mod.find(path, vllm=profile != "torch-compile")
+
+
+def check(run: Any, path: str, cache: Any, baked: baked_mod.Baked | None) -> CacheCheck:
+    """Every compiled piece of ``run`` (a pipeline Run) against ``cache`` (from ``read``)."""
+    from dataclasses import replace
+
+    from cachekey_cli.cache_hits import current
+
+    analysis = run.analysis
+    now = current.pieces(run)
+    profile = analysis.profile.name if analysis.profile else "vllm"
+    if profile == "torch-compile":
+        result = _inductor(analysis, path, cache, now)
+    else:
+        from cachekey_cli.cache_hits import vllm_lookup
+
+        result = vllm_lookup.check(analysis, cache, now, baked,
+                                   code=vllm_lookup.model_code(analysis),
+                                   torch_key=current.torch_build_key())
+    if baked is not None:
+        pieces = tuple(
+            p if p.cache == "hit" else replace(p, findings=baked_mod.findings(baked, p.id))
+            for p in result.pieces
+        )
+        notes = result.notes + ((baked.note,) if baked.note else ())
+        context = baked.result.context if baked.result is not None else ()
+        result = replace(result, pieces=pieces, snapshot=baked.path, notes=notes,
+                         context=context)
+    return result
+
+
+def _inductor(analysis: Any, path: str, cache: Any, now: Any) -> CacheCheck:
+    from cachekey_cli.cache_hits import inductor, inductor_dir
+
+    bundled = analysis.config_overrides.get("functorch.bundled_autograd_cache") == "True"
+    pieces = inductor.predict(cache, now, inductor_dir.folder, bundled=bundled)
+    facts = (
+        ("cache", f"Inductor cache {path}"),
+        ("holds", f"{len(cache.aot_keys)} AOTAutograd keys, {len(cache.fx_keys)} FX-graph keys"),
+        ("current", f"torch {analysis.environment.torch}, {len(now)} Dynamo graphs"),
+    )
+    return CacheCheck(model=_model_id(analysis), profile="torch-compile", path=path,
+                      kind="Inductor cache", pieces=pieces, facts=facts)
+
+
+def _model_id(analysis: Any) -> str:
+    return f"{analysis.model.source}:{analysis.model.factory}"

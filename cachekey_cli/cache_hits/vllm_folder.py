@@ -1,0 +1,196 @@
+"""Which of a vLLM cache's folders this deployment would use, and why another one.
+
+vLLM 0.33.0 (vllm/compilation/backends.py, ``VllmBackend.__call__``) files the
+pieces under ``<hash>/rank_<r>_<dp>/<prefix>/``, the hash being
+``sha256(str([env, config, code, compiler hashes]))[:10]``. Where vLLM is
+importable the profile can name that folder (and the AOT-compile folder)
+itself; elsewhere this tool computes the code factor, over the files Dynamo
+traced now, and takes the env, config and compiler factors as the folder
+recorded them, so it can tell a folder this code would not pick (and the name
+it would pick instead) but cannot vouch for the other three factors.
+Torch-free.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cachekey_cli.vllm_cache import code_check
+from cachekey_cli.vllm_cache.code_check import ModelCode
+from cachekey_cli.vllm_cache.factors import folder_hash_033
+from cachekey_cli.vllm_cache.records import Deployment, PrefixFolder
+
+RANK = "rank_0_0"  # the process cachekey stands for: rank 0, data-parallel rank 0
+MODE_VARS = ("VLLM_USE_AOT_COMPILE", "VLLM_USE_MEGA_AOT_ARTIFACT")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """The cache mode in force, as vLLM reads it from the environment (``vllm/envs.py``)."""
+
+    aot: bool  # VLLM_USE_AOT_COMPILE
+    mega_env: bool  # VLLM_USE_MEGA_AOT_ARTIFACT as parsed (it enters the env factor as such)
+    name: str
+
+    @property
+    def mega(self) -> bool:
+        return self.aot and self.mega_env
+
+    def wanted(self) -> dict[str, bool]:
+        return {"VLLM_USE_AOT_COMPILE": self.aot, "VLLM_USE_MEGA_AOT_ARTIFACT": self.mega_env}
+
+    def recorded(self, folder: PrefixFolder) -> dict[str, bool]:
+        """The mode variables as the folder's factors recorded them (vLLM's parsed values)."""
+        env = folder.factors.env
+        return {v: env[v] for v in MODE_VARS if isinstance(env.get(v), bool)}
+
+    def matches(self, folder: PrefixFolder) -> bool:
+        want = self.wanted()
+        return all(value == want[v] for v, value in self.recorded(folder).items())
+
+
+def mode(cache_mode: str | None, torch_version: str) -> Mode:
+    """The mode in force: the variables vLLM reads, with its defaults for this torch."""
+    from cachekey_cli.analysis.profiles.vllm_mode import read_mode
+
+    parts = torch_version.split("+")[0].split(".")
+    release = (int(parts[0]), int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else (2, 13)
+    read = read_mode(release)
+    return Mode(read.aot_compile, read.mega, cache_mode or read.name)
+
+
+@dataclass(frozen=True)
+class Choice:
+    folder: PrefixFolder | None  # the folder this deployment uses, if PATH holds it
+    picks: bool  # whether this deployment would pick that folder
+    expected: str | None  # the folder name this deployment would use, when known
+    lines: tuple[str, ...]  # why another folder (the factor diff)
+    notes: tuple[str, ...]
+
+
+def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None,
+           factors: Mapping[str, str] | None = None) -> Choice:
+    """``expected`` and ``factors``: the folder name and factor hashes vLLM's own functions
+    give this deployment (the profile's, where vLLM is importable)."""
+    folders = [f for f in dep.folders if f.rank in (RANK, None)] or list(dep.folders)
+    named = dep.kind in ("hash folder", "rank folder", "prefix folder", "factors file")
+    if expected is not None:
+        found = next((f for f in folders if f.hash == expected), None)
+        if found is not None:
+            return Choice(found, True, expected, (), ())
+        closest = _closest(folders, m)
+        lines = factor_lines(dep, closest, code, m, factors) if closest else ()
+        return Choice(closest if named else None, False, expected, lines, ())
+    fits = [f for f in folders if f.factors.code_hash == code.code_hash and m.matches(f)
+            and not env_changes(f)]
+    assumed = ("the folder name was not computed with vLLM's factor functions: this code's "
+               "code factor, the cache mode and the vLLM variables set in the environment are "
+               "compared with what the folder recorded; unset variables, the config and the "
+               "compiler factors are taken as recorded",)
+    if fits:
+        chosen = fits[0]
+        notes = assumed + ((f"{len(fits)} folders fit; the first, {chosen.hash}, is used",)
+                           if len(fits) > 1 else ())
+        return Choice(chosen, True, None, (), notes)
+    closest = _closest(folders, m)
+    if closest is None:
+        return Choice(None, False, None, (), assumed)
+    lines = factor_lines(dep, closest, code, m)
+    return Choice(closest if named else None, False, _would_use(closest, code), lines, assumed)
+
+
+def _closest(folders: Sequence[PrefixFolder], m: Mode) -> PrefixFolder | None:
+    same_mode = [f for f in folders if m.matches(f)]
+    ordered = same_mode or list(folders)
+    return ordered[0] if ordered else None
+
+
+def _would_use(folder: PrefixFolder, code: ModelCode) -> str | None:
+    f = folder.factors
+    if f.layout != "0.33":
+        return None
+    return folder_hash_033(f.env_hash, f.config_hash, code.code_hash, f.compiler_hash)
+
+
+def env_changes(folder: PrefixFolder, environ: Mapping[str, str] | None = None
+                ) -> tuple[tuple[str, Any, str], ...]:
+    """vLLM variables set now whose value differs from the folder's record (its env factor).
+
+    The record holds vLLM's parsed values (``envs.compile_factors()``): a set
+    variable is compared as vLLM would parse it for the recorded type. Unset
+    variables are not compared (their defaults need vLLM). The cache-mode
+    variables are compared separately (``Mode``).
+    """
+    env = os.environ if environ is None else environ
+    out = []
+    for name, recorded in sorted(folder.factors.env.items()):
+        if name in MODE_VARS or name not in env:
+            continue
+        raw = env[name]
+        if not _same(recorded, raw):
+            out.append((name, recorded, raw))
+    return tuple(out)
+
+
+def _same(recorded: Any, raw: str) -> bool:
+    if isinstance(recorded, bool):
+        return recorded == (raw.strip().lower() in ("1", "true"))
+    if isinstance(recorded, int):
+        try:
+            return recorded == int(raw)
+        except ValueError:
+            return False
+    if isinstance(recorded, float):
+        try:
+            return recorded == float(raw)
+        except ValueError:
+            return False
+    if recorded is None:
+        return raw == ""
+    if isinstance(recorded, str):
+        return recorded == raw
+    return True  # lists and other parsed forms: not compared
+
+
+def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode,
+                 factors: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The factors that differ between the folder and this deployment, as far as known here."""
+    out = []
+    for factor in ("env_hash", "config_hash", "compiler_hash"):
+        ours = (factors or {}).get(factor)
+        theirs = getattr(folder.factors, factor)
+        if ours and ours != theirs:
+            out.append(f"{factor.replace('_hash', '')} hash {theirs[:12]} → {ours[:12]}")
+    want = m.wanted()
+    for var, value in m.recorded(folder).items():
+        if value != want[var]:
+            out.append(f"env {var}: {value} → {want[var]} (the cache mode; it moves the "
+                       "compiler factor too)")
+    for var, was, now in env_changes(folder):
+        out.append(f"env {var}: {was!r} → {now!r} (set in this environment)")
+    f = folder.factors
+    if f.code_hash != code.code_hash:
+        out.append(f"code hash {f.code_hash[:12]} → {code.code_hash[:12]}")
+        out += _code_details(dep, folder, code)
+    name = _would_use(folder, code)
+    if name and name != folder.hash and not env_changes(folder) and m.matches(folder):
+        out.append(f"folder {folder.hash} → {name} (this code's code factor with the folder's "
+                   "env, config and compiler factors)")
+    return tuple(out)
+
+
+def _code_details(dep: Deployment, folder: PrefixFolder, code: ModelCode) -> list[str]:
+    checks = [c for c in code_check.check(code, dep) if c.folder == folder.hash
+              and c.where == folder.where]
+    if not checks or not checks[0].evidence:
+        return ["    (vLLM 0.33.0 records only the hash; pass the cache root, whose AOT-compiled "
+                "model records the traced sources, to name the file)"]
+    c = checks[0]
+    if not c.changed:
+        return ["    every traced file has the content the cache recorded: only their absolute "
+                "paths moved, and vLLM's code hash covers the paths"]
+    return [f"    traced file {f.path}: {f.status}" + (f" ({f.cache_name})" if f.cache_name
+                                                       else "") for f in c.changed]

@@ -1,0 +1,32 @@
+"""Markdown report for ``cachekey check --cache`` (a CI job summary or a PR comment)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cachekey_cli.cache_hits.records import CacheCheck
+
+ICON = {"stale": "❌ stale", "miss": "⚠️ miss", "hit": "✅ hit"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render(result: CacheCheck, **_: Any) -> str:
+    out = [f"### cachekey check: will the cache hit? `{result.model}`", ""]
+    out.append(f"- profile: `{result.profile}`")
+    for label, value in result.facts:
+        out.append(f"- {label}: {_cell(value)}")
+    out.append(f"- snapshot in the cache: {result.snapshot or 'none'}")
+    for note in result.notes:
+        out.append(f"- note: {_cell(note)}")
+    if result.folder:
+        out += ["", "**Why the folder differs**", ""] + [f"- {_cell(x)}" for x in result.folder]
+    out += ["", "| piece | cache | why |", "|---|---|---|"]
+    for p in result.ordered:
+        word = ICON[p.cache] + (p.label[3:] if p.cache == "hit" else "")
+        why = "<br>".join(_cell(x) for x in (*p.reasons, *p.findings)) or "-"
+        out.append(f"| `{p.id}` | {word} | {why} |")
+    out += ["", f"**{result.sentence()}**", ""]
+    return "\n".join(out)

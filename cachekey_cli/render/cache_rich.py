@@ -1,0 +1,99 @@
+"""Terminal report for ``cachekey check --cache``: the cache, one row per piece, then why.
+
+Stale pieces come first, in red: the client would run code compiled for
+something else. With ``color=False`` it is plain text.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich import box
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
+from cachekey_cli.render.console import finish, make_console
+
+STYLE = {"stale": "bold red", "miss": "yellow", "hit": "green"}
+
+
+def _header(result: CacheCheck) -> Panel:
+    t = Text()
+    t.append(f"{'model':<10}", style="dim")
+    t.append(result.model, style="bold")
+    t.append(f"  profile {result.profile}")
+    for label, value in result.facts:
+        t.append(f"\n{label:<10}", style="dim")
+        t.append(value)
+    t.append(f"\n{'snapshot':<10}", style="dim")
+    t.append(result.snapshot or "none in the cache (bake one with `cachekey snapshot MODEL "
+             "--into CACHE`)")
+    return Panel(t, title="[bold]cachekey check[/] will the cache hit?", box=box.ROUNDED)
+
+
+def _table(result: CacheCheck) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("piece", no_wrap=True)
+    table.add_column("cache", no_wrap=True)
+    table.add_column("why")
+    for p in result.ordered:
+        table.add_row(Text(p.id, style="bold" if p.cache != "hit" else ""),
+                      Text(p.label, style=STYLE[p.cache]), Text(p.reasons[0] if p.reasons
+                                                                 else "-"))
+    return table
+
+
+def _details(p: PieceCache) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=3)
+    grid.add_column(overflow="fold")
+    for line in p.reasons:
+        grid.add_row("", Text(line))
+    for g in p.guards:
+        verdict = {True: "holds", False: "fails", None: "not checked"}[g.passed]
+        text = f"guards of entry {g.entry[:12]}…: {verdict}"
+        if g.detail:
+            text += f" ({g.detail})"
+        grid.add_row("", Text(text, style="dim" if g.passed else ""))
+    for u in p.unchecked:
+        grid.add_row("", Text(f"not checked: {u}", style="yellow"))
+    for f in p.findings:
+        grid.add_row("", Text(f))
+    return grid
+
+
+def render(result: CacheCheck, *, color: bool = True, width: int = 100, **_: Any) -> str:
+    console, buf = make_console(width, color)
+    console.print(_header(result))
+    for note in result.notes:
+        console.print(Text(f"note: {note}", style="yellow"))
+    if result.folder:
+        console.print(Text("Why the folder differs", style="bold underline"))
+        for line in result.folder:
+            console.print(Text(f"  {line}"))
+    console.print(_table(result))
+    if result.context:
+        console.print(Text("What changed around the model (against the snapshot in the cache)",
+                           style="bold underline"))
+        for c in result.context:
+            console.print(Text(f"  {c}"))
+    # the table shows each piece's first reason: list the pieces that have more to say
+    shown = [p for p in result.ordered if p.unchecked or len(p.reasons) > 1 or p.guards
+             or p.findings]
+    if shown:
+        if result.context:
+            console.print()
+        console.print(Text("Piece by piece", style="bold underline"))
+        for p in shown:
+            head = Text(p.id, style="bold")
+            head.append(f"  {p.label}", style=STYLE[p.cache])
+            if p.place:
+                head.append(f"  {p.place}", style="dim")
+            console.print(head)
+            console.print(_details(p))
+    style = "bold red" if result.count("stale") else (
+        "bold yellow" if result.count("miss") else "bold green")
+    console.print(Text(result.sentence(), style=style))
+    return finish(buf, color)

@@ -1,0 +1,100 @@
+"""The torch-free core of ``check --cache``: guards, inert pickle reading, lookups, words."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+
+from cachekey_cli.cache_hits import guards, inductor
+from cachekey_cli.cache_hits.pickled import Obj, skeleton
+from cachekey_cli.cache_hits.records import (
+    CacheCheck,
+    CurrentPiece,
+    Entry,
+    InductorCache,
+    KeyFolder,
+    PieceCache,
+)
+
+AOT, FX = "a" + "x" * 51, "f" + "y" * 51
+
+
+def test_guards_evaluate_with_python_integer_semantics():
+    expr = "L['t1'] != 2 * (L['t1'] // 2) and 2 <= L['t0'] and 4 <= L['t1']"
+    assert guards.evaluate(expr, [8, 9]).passed is True
+    failed = guards.evaluate(expr, [9, 10])
+    assert failed.passed is False and failed.detail == "L['t1'] != 2 * (L['t1'] // 2)"
+    assert guards.evaluate("2 <= L['t0'] <= 8", [9]).passed is False  # chained
+    assert guards.evaluate("max(1, L['t0'] - 7) == 1 and (-L['t0']) % 8 == 0", [8]).passed
+    assert guards.evaluate("math.floor(L['t0'] / 3) == 2", [8]).passed
+
+
+def test_guards_that_call_anything_else_are_left_unchecked_never_run():
+    for expr, word in [("__import__('os').system('true')", "__import__"),
+                       ("Mod(L['t0'], 2) == 0", "Mod"), ("L['t0'].bit_length()", "calls"),
+                       ("L['t5'] == 1", "L['t5']"), ("2 ** L['t0'] > 1", "power")]:
+        result = guards.evaluate(expr, [99999])
+        assert result.passed is None and word in result.detail, (expr, result)
+
+
+@dataclass
+class _State:
+    guards_expr: str
+    inner: object
+
+
+def test_skeleton_names_classes_without_importing_them():
+    value = skeleton(pickle.dumps(_State("L['t0'] == 3", {"k": (1, 2.5, b"x", None)})))
+    assert isinstance(value, Obj) and value.qualname.endswith("_State")
+    assert value.attr("guards_expr") == "L['t0'] == 3"
+    assert value.attr("inner") == {"k": (1, 2.5, b"x", None)}
+
+
+def _cache(aot: dict[str, tuple[Entry, ...]], fx: dict[str, tuple[Entry, ...]]):
+    cache = InductorCache("/c", frozenset(aot), {k: f"fxgraph/yy/{k}" for k in fx})
+
+    def lookup(_c, kind, key):
+        found = (aot if kind == "aot" else fx).get(key)
+        return KeyFolder(kind, key, found) if found is not None else None
+
+    return cache, lookup
+
+
+def test_a_guard_that_cannot_be_read_is_a_hit_that_says_so():
+    cache, lookup = _cache({AOT: (Entry("e1", 10, "Mod(L['t0'], 8) == 0", FX, ""),)},
+                           {FX: (Entry("f1", 10, ""),)})
+    (piece,) = inductor.predict(cache, [CurrentPiece("g0/graph", 0, AOT, FX, hints=(8,))],
+                                lookup)
+    assert piece.cache == "hit" and piece.label == "hit (guards not checked)"
+    assert "Mod" in piece.unchecked[0]
+    assert piece.counters == {"autograd_cache_hit": 1, "fxgraph_cache_hit": 1}
+
+
+def test_the_first_entry_whose_guards_hold_is_taken():
+    entries = (Entry("a1", 10, "L['t0'] == 4", FX, "g4"), Entry("a2", 10, "L['t0'] == 8", FX,
+                                                                 "g8"))
+    cache, lookup = _cache({AOT: entries}, {FX: (Entry("f4", 1, "g4"), Entry("f8", 1, "g8"))})
+    (piece,) = inductor.predict(cache, [CurrentPiece("g0/graph", 0, AOT, FX, hints=(8,))],
+                                lookup)
+    assert piece.cache == "hit"
+    assert [(g.entry, g.passed) for g in piece.guards] == [("a1", False), ("a2", True)]
+
+
+def test_a_graph_compiled_earlier_in_the_run_serves_a_later_one_with_its_key():
+    cache, lookup = _cache({}, {})
+    pieces = [CurrentPiece("g0/graph", 0, AOT, FX), CurrentPiece("g1/graph", 1, "a" + "z" * 51,
+                                                                 FX)]
+    first, second = inductor.predict(cache, pieces, lookup)
+    assert first.counters == {"autograd_cache_miss": 1, "fxgraph_cache_miss": 1}
+    assert second.counters == {"autograd_cache_miss": 1, "fxgraph_cache_hit": 1}
+
+
+def test_words_order_and_exit_code():
+    result = CacheCheck("m:build", "vllm", "/c", "cache root", (
+        PieceCache("g0/submod_0", "hit", ("r",)), PieceCache("g0/submod_2", "miss", ("r",)),
+        PieceCache("g0/submod_4", "stale", ("r",))))
+    assert [p.cache for p in result.ordered] == ["stale", "miss", "hit"]
+    assert int(result.exit_code) == 1
+    assert result.sentence().startswith("3 compiled pieces: 1 stale")
+    ok = CacheCheck("m:build", "vllm", "/c", "cache root", (PieceCache("g", "hit", ()),))
+    assert int(ok.exit_code) == 0 and ok.sentence() == "The compiled piece hits the cache."

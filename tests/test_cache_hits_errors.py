@@ -1,0 +1,223 @@
+"""Bad input to ``check --cache``: one line on stderr, nothing written, exit 3.
+
+Inductor caches start from a real torch.compile's (conftest ``two_graphs_cache``);
+vLLM folders from a real vLLM 0.33.0 cache (fixtures/vllm_cache/artifacts-a).
+Each case breaks one thing. Nothing in a cache is unpickled or run, so a
+damaged entry is reported, never executed.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from cachekey_cli.cli import run_cli
+from tests.baseline_support import fixture_arg, memo_pipeline
+from tests.conftest import FIXTURES, ROOT
+from tests.test_vllm_cache_errors import _drop_file_permission_bypass
+
+PERTURBED = f"{fixture_arg('perturbed.py')}:two_graphs"
+TINY = fixture_arg("vllm/tiny_decoder.py")
+ARTIFACTS = FIXTURES / "vllm_cache/artifacts-a/torch_compile_cache/dfccc35c6f/rank_0_0/backbone"
+MIB = 1024 * 1024
+
+
+def _run(capsys, args: list[str], out_file: Path) -> str:
+    code = run_cli(["check", *args, "-o", str(out_file)])
+    out, err = capsys.readouterr()
+    assert code == 3, err
+    assert out == "" and not out_file.exists()
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cachekey: error: ") and " — " in lines[0]
+    return lines[0]
+
+
+def _inductor(cache: Path) -> list[str]:
+    return [PERTURBED, "--profile", "torch-compile", "--cache", str(cache)]
+
+
+def _vllm(path: Path) -> list[str]:
+    return [TINY, "--dynamic-dim", "0:0", "--cache", str(path)]
+
+
+def _entry(cache: Path) -> Path:
+    return next(p for p in sorted((cache / "aotautograd").rglob("*")) if p.is_file())
+
+
+# Inductor cache directories, broken before any tracing
+def _empty(tmp: Path, _: Path) -> list[str]:
+    (tmp / "empty").mkdir()
+    return _inductor(tmp / "empty")
+
+
+def _not_a_cache(tmp: Path, _: Path) -> list[str]:
+    (tmp / "other").mkdir()
+    (tmp / "other" / "notes.txt").write_text("hello")
+    return _inductor(tmp / "other")
+
+
+def _loop(tmp: Path, _: Path) -> list[str]:
+    os.symlink(tmp / "loop", tmp / "loop")
+    return _inductor(tmp / "loop")
+
+
+def _missing(tmp: Path, _: Path) -> list[str]:
+    return _inductor(tmp / "nowhere")
+
+
+# Inductor cache entries, broken: found after tracing, when the key's entries are read
+def _truncated_entry(tmp: Path, baked: Path) -> list[str]:
+    cache = tmp / "c"
+    shutil.copytree(baked, cache)
+    entry = _entry(cache)
+    entry.write_bytes(entry.read_bytes()[: entry.stat().st_size // 2])
+    return _inductor(cache)
+
+
+def _not_a_pickle(tmp: Path, baked: Path) -> list[str]:
+    cache = tmp / "c"
+    shutil.copytree(baked, cache)
+    _entry(cache).write_bytes(b"CacheCompiledArtifact, not a pickle at all")
+    return _inductor(cache)
+
+
+def _huge_entry(tmp: Path, baked: Path) -> list[str]:
+    cache = tmp / "c"
+    shutil.copytree(baked, cache)
+    with open(_entry(cache), "r+b") as fh:  # sparse: no disk, no memory
+        fh.truncate(513 * MIB)
+    return _inductor(cache)
+
+
+def _not_an_entry(tmp: Path, baked: Path) -> list[str]:
+    cache = tmp / "c"
+    shutil.copytree(baked, cache)
+    _entry(cache).write_bytes(pickle.dumps([1, 2, 3]))
+    return _inductor(cache)
+
+
+# vLLM folders (the suite runs vLLM's per-piece mode, conftest)
+def _prefix(tmp: Path) -> Path:
+    prefix = tmp / "torch_compile_cache" / "dfccc35c6f" / "rank_0_0" / "backbone"
+    shutil.copytree(ARTIFACTS, prefix)
+    return prefix
+
+
+def _index_not_a_literal(tmp: Path, _: Path) -> list[str]:
+    prefix = _prefix(tmp)
+    (prefix / "vllm_compile_cache.py").write_text("import os; os.system('echo owned')\n")
+    return _vllm(prefix)
+
+
+def _truncated_artifact(tmp: Path, _: Path) -> list[str]:
+    prefix = _prefix(tmp)
+    artifact = prefix / "artifact_compile_range_1_2048_subgraph_1"
+    artifact.write_bytes(artifact.read_bytes()[:40])
+    return _vllm(prefix.parent)
+
+
+def _wrong_header(tmp: Path, _: Path) -> list[str]:
+    prefix = _prefix(tmp)
+    artifact = prefix / "artifact_compile_range_1_2048_subgraph_0"
+    data = bytearray(artifact.read_bytes())
+    data[12:33] = b"NotACompiledArtifact!"
+    artifact.write_bytes(bytes(data))
+    return _vllm(prefix.parent.parent)
+
+
+def _huge_index(tmp: Path, _: Path) -> list[str]:
+    prefix = _prefix(tmp)
+    with open(prefix / "vllm_compile_cache.py", "r+b") as fh:
+        fh.truncate(17 * MIB)
+    return _vllm(prefix)
+
+
+def _vllm_empty(tmp: Path, _: Path) -> list[str]:
+    (tmp / "empty").mkdir()
+    return _vllm(tmp / "empty")
+
+
+CASES = {
+    "empty folder": (_empty, "Inductor cache", "is empty"),
+    "not a cache": (_not_a_cache, "is not an Inductor cache directory", "aotautograd"),
+    "symlink loop": (_loop, "is a symlink loop", "loop"),
+    "missing": (_missing, "does not exist", "nowhere"),
+    "truncated entry": (_truncated_entry, "is not a pickle torch wrote", "truncated"),
+    "wrong header (not a pickle)": (_not_a_pickle, "is not a pickle torch wrote", "cache entry"),
+    "huge file": (_huge_entry, "larger than the 512 MiB", "cache entry"),
+    "not an entry": (_not_an_entry, "is not a cache entry torch wrote", "cache entry"),
+    "index not a literal": (_index_not_a_literal, "is not a Python literal", "index"),
+    "truncated artifact": (_truncated_artifact, "shorter than its header", "subgraph_1"),
+    "wrong artifact header": (_wrong_header, "unknown artifact header", "subgraph_0"),
+    "huge index": (_huge_index, "larger than 16 MiB", "index"),
+    "vLLM: empty folder": (_vllm_empty, "is empty", "folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_cache_is_one_line_exit_3_and_nothing_written(case, two_graphs_cache, tmp_path,
+                                                          capsys, monkeypatch):
+    memo_pipeline(monkeypatch)
+    make, expected, mentioned = CASES[case]
+    line = _run(capsys, make(tmp_path, two_graphs_cache), tmp_path / "report.json")
+    assert expected in line and mentioned in line
+
+
+def test_nothing_in_a_damaged_index_runs(tmp_path, capsys, monkeypatch):
+    """The index is read with ast.literal_eval: code in it is an error, never executed."""
+    marker = tmp_path / "ran"
+    prefix = _prefix(tmp_path)
+    (prefix / "vllm_compile_cache.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    _run(capsys, _vllm(prefix), tmp_path / "report.json")
+    assert not marker.exists()
+
+
+def test_nothing_in_a_cache_entry_runs(two_graphs_cache, tmp_path, capsys, monkeypatch):
+    """An entry that would run code when unpickled is read inertly: the code never runs."""
+    memo_pipeline(monkeypatch)
+    marker = tmp_path / "ran"
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    cache = tmp_path / "c"
+    shutil.copytree(two_graphs_cache, cache)
+    _entry(cache).write_bytes(pickle.dumps(Boom()))
+    line = _run(capsys, _inductor(cache), tmp_path / "report.json")
+    assert "is not a cache entry torch wrote" in line
+    assert not marker.exists()
+
+
+def test_permission_denied_is_one_line_and_exit_3(two_graphs_cache):
+    folder = Path(tempfile.mkdtemp(prefix="cachekey-perm-"))
+    try:
+        cache = folder / "inductor"
+        shutil.copytree(two_graphs_cache, cache)
+        (cache / "aotautograd").chmod(0)
+        as_root = os.geteuid() == 0
+        try:
+            out = subprocess.run(
+                [sys.executable, "-m", "cachekey_cli", "check", PERTURBED, "--profile",
+                 "torch-compile", "--cache", str(cache)],
+                capture_output=True, text=True, cwd=ROOT,
+                preexec_fn=_drop_file_permission_bypass if as_root else None,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+        except subprocess.SubprocessError as exc:  # prctl refused (no CAP_SETPCAP)
+            pytest.skip(f"cannot drop root's file-permission bypass here: {exc}")
+        assert out.returncode == 3, out.stderr
+        assert out.stdout == ""
+        (line,) = [x for x in out.stderr.splitlines() if x.startswith("cachekey")]
+        assert "permission denied" in line and "aotautograd" in line
+    finally:
+        for path in folder.rglob("*"):
+            path.chmod(0o700)
+        shutil.rmtree(folder)

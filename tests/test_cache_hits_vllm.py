@@ -1,0 +1,329 @@
+"""``check --cache`` on real vLLM 0.33.0 caches: the stale load, predicted as vLLM did it.
+
+The caches and the truth were made with real vLLM on this machine
+(fixtures/vllm_cache/make_stale_fixtures.sh, README there): a cache baked with
+``OUT_SCALE = 1.0``, then, with ``OUT_SCALE = 2.0`` (a constant in a module Dynamo
+never traces), a warm start on it (``*-warm.json``: which pieces vLLM loaded, its
+output against eager) and a cold compile into a fresh root (``scale2-*.json``:
+the keys the changed model really has). A piece vLLM loaded whose stored key is
+not its own is the stale load.
+
+Here the core (``cache_hits.vllm_lookup``) gets each piece's own key as vLLM
+computed it (from the cold run), which is what the profile gives where it
+reproduces vLLM's keys exactly, and vLLM's own code hash and torch build key.
+Torch-free and fast. The full command, in a vLLM environment with a snapshot
+baked into the cache, is in the opt-in live test at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from cachekey_cli.cache_hits import vllm_lookup
+from cachekey_cli.cache_hits.records import CurrentPiece
+from cachekey_cli.results import ProfileInfo, TracedFile
+from cachekey_cli.vllm_cache.code_check import ModelCode
+from tests.conftest import FIXTURES, ROOT
+
+CACHES = FIXTURES / "vllm_cache"
+SUMMARIES = CACHES / "summaries"
+PER_PIECE = "aot-compile, per-piece artifacts"
+MEGA = "aot-compile+mega-artifact"
+
+
+def summary(name: str) -> dict:
+    return json.loads((SUMMARIES / f"{name}.json").read_text())
+
+
+def _prefix(s: dict) -> dict:
+    """The one prefix folder a cold run filed."""
+    (folder,) = s["hash_folders"]
+    (prefix,) = folder["prefixes"]
+    return prefix
+
+
+def index_keys(s: dict) -> list[str]:
+    """The AOT key vLLM filed for each piece, by graph index (its index, in position order)."""
+    entries = sorted(_prefix(s)["index"], key=lambda e: e["key"])
+    return [e["value"]["cache_key"] for e in entries]
+
+
+def aot_keys(s: dict) -> list[str]:
+    (model,) = s["torch_aot_compile"]
+    return list(model["aotautograd"])
+
+
+def _analysis(s: dict, mode: str, compile_range: str | None = None) -> SimpleNamespace:
+    info = ProfileInfo(name="vllm", client="vLLM 0.33.0", cache_mode=mode, not_reproduced=(),
+                       compile_range=compile_range)
+    return SimpleNamespace(profile=info, environment=SimpleNamespace(torch=s["torch"]),
+                           model=SimpleNamespace(source="scaled_decoder.py", factory="build"))
+
+
+def _code(s: dict) -> ModelCode:
+    files = tuple(TracedFile(f["path"], f.get("sha256")) for f in s["traced_files"])
+    return ModelCode("scaled_decoder.py", files, _prefix(s)["code_hash"])
+
+
+def _torch_key(s: dict) -> str:
+    """The build key of the torch vLLM ran with, from its artifacts' headers."""
+    return str(_prefix(s)["artifacts"][0]["torch_key"])
+
+
+def predict(cache: str, now: dict, keys: list[str], mode: str, torch_key: str | None = None,
+            compile_range: str | None = None):
+    """vllm_lookup.check on a fixture cache, for a deployment described by a vLLM run's summary."""
+    pieces = [CurrentPiece(f"g0/submod_{2 * i}", i, k, None) for i, k in enumerate(keys)]
+    dep = vllm_lookup.read(str(CACHES / cache))
+    return vllm_lookup.check(_analysis(now, mode, compile_range), dep, pieces, None,
+                             code=_code(now),
+                             torch_key=torch_key or _torch_key(summary("stale-artifacts")))
+
+
+def truth(warm: dict, stored: list[str], own: list[str]) -> list[str]:
+    """What vLLM did: a piece it loaded is a hit when the stored key is its own, else stale."""
+    loaded = {p["graph_index"] for p in warm["piece_lookups"] if p["loaded"]}
+    return [("hit" if stored[i] == own[i] else "stale") if i in loaded else "miss"
+            for i in range(len(own))]
+
+
+def test_untraced_constant_per_piece_mode_is_stale_exactly_where_vllm_loaded_another_graph():
+    baked, warm, cold = (summary(n) for n in ("stale-artifacts", "stale-artifacts-warm",
+                                                "scale2-artifacts"))
+    own = index_keys(cold)
+    real = truth(warm, index_keys(baked), own)
+    assert real == ["hit", "hit", "stale"]  # what vLLM did (pinned: the fixtures' record)
+    assert warm["max_abs_error_vs_eager"] > 0.1 > cold["max_abs_error_vs_eager"]
+    assert _prefix(cold)["code_hash"] == _prefix(baked)["code_hash"]  # the folder did not move
+    result = predict("stale-artifacts", cold, own, PER_PIECE)
+    assert [p.cache for p in result.pieces] == real
+    assert result.ordered[0].cache == "stale" and result.exit_code == 1
+    stale = result.pieces[2]  # the AOT-compiled model loads: its graph is the old one
+    assert stale.reasons[0].startswith("vLLM loads the AOT-compiled model, whose graph is not")
+    assert index_keys(baked)[2] in stale.stored["aot_keys"] and own[2] not in \
+        stale.stored["aot_keys"]
+
+
+def test_the_unchanged_model_hits_every_piece():
+    baked = summary("stale-artifacts")
+    result = predict("stale-artifacts", baked, index_keys(baked), PER_PIECE)
+    assert [p.cache for p in result.pieces] == ["hit"] * 3 and result.exit_code == 0
+
+
+@pytest.mark.parametrize(("mode", "name"), [("artifacts", PER_PIECE), ("mega", MEGA)])
+def test_the_unchanged_model_hits_and_an_env_flag_misses(mode, name, monkeypatch):
+    """Warm starts of the unchanged model on the baked caches: as is (vLLM loaded every piece,
+    compiled none), and with VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE=0 (a new folder, all compiled)."""
+    monkeypatch.setenv("VLLM_USE_MEGA_AOT_ARTIFACT", "1" if mode == "mega" else "0")
+    baked = summary(f"stale-{mode}")
+    same, env = summary(f"stale-{mode}-same-warm"), summary(f"stale-{mode}-env-warm")
+    assert "num_inductor_compiles" not in same["vllm_counters"]  # what vLLM did
+    assert same["vllm_counters"]["num_aot_artifacts_loaded"] == 1
+    assert env["vllm_counters"]["num_inductor_compiles"] == 3
+    own = index_keys(baked) if mode == "artifacts" else aot_keys(baked)
+    hit = predict(f"stale-{mode}", baked, own, name)
+    assert [p.cache for p in hit.pieces] == ["hit"] * 3 and hit.exit_code == 0
+    monkeypatch.setenv("VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE", "0")
+    miss = predict(f"stale-{mode}", baked, own, name)
+    assert [p.cache for p in miss.pieces] == ["miss"] * 3
+    assert "VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE" in miss.pieces[0].reasons[0] + " ".join(
+        miss.folder)
+
+
+def test_untraced_constant_mega_mode_is_stale_where_the_aot_model_holds_another_graph(
+        monkeypatch):
+    monkeypatch.setenv("VLLM_USE_MEGA_AOT_ARTIFACT", "1")
+    baked, warm, cold = (summary(n) for n in ("stale-mega", "stale-mega-warm", "scale2-mega"))
+    assert warm["vllm_counters"]["num_aot_artifacts_loaded"] == 1  # vLLM loaded it directly
+    assert "num_inductor_compiles" not in warm["vllm_counters"]
+    assert warm["max_abs_error_vs_eager"] > 0.1
+    own = aot_keys(cold)
+    changed = sorted(set(own) - set(aot_keys(baked)))
+    assert len(changed) == 1
+    result = predict("stale-mega", cold, own, MEGA)
+    assert {p.aot_key: p.cache for p in _with_keys(result, own)} == {
+        k: ("stale" if k in changed else "hit") for k in own}
+
+
+def _with_keys(result, own):
+    return [SimpleNamespace(aot_key=k, cache=p.cache) for k, p in zip(own, result.pieces,
+                                                                       strict=True)]
+
+
+def test_traced_constant_moves_the_folder_and_the_check_names_the_new_one():
+    baked, cold = summary("stale-artifacts"), summary("eps-artifacts")
+    new = cold["hash_folders"][0]["hash"]
+    old = baked["hash_folders"][0]["hash"]
+    assert new != old
+    result = predict("stale-artifacts", cold, index_keys(cold), PER_PIECE)
+    assert [p.cache for p in result.pieces] == ["miss"] * 3
+    assert all(new in p.reasons[0] for p in result.pieces)
+    assert f"folder {old} → {new}" in " ".join(result.folder)
+
+
+def test_traced_constant_mega_mode_fails_the_source_check(monkeypatch):
+    monkeypatch.setenv("VLLM_USE_MEGA_AOT_ARTIFACT", "1")
+    cold = summary("eps-artifacts")  # the traced files with EPS = 1e-5
+    result = predict("stale-mega", cold, index_keys(cold), MEGA)
+    assert [p.cache for p in result.pieces] == ["miss"] * 3
+    assert "source check fails (tiny_ops changed)" in result.pieces[0].reasons[0]
+
+
+def test_a_folder_whose_index_points_at_the_old_artifacts_is_stale_exactly_where_keys_moved():
+    """The EPS deployment's folder holding the unchanged model's index and artifacts."""
+    old, warm, cold = (summary(n) for n in ("stale-artifacts", "eps-pointing-warm",
+                                              "eps-artifacts"))
+    own = index_keys(cold)
+    real = truth(warm, index_keys(old), own)
+    assert real == ["stale"] * 3  # EPS is in every piece's RMSNorm
+    result = predict("stale-eps-pointing", cold, own, PER_PIECE)
+    assert [p.cache for p in result.pieces] == real
+    # no AOT-compiled model there: Dynamo traces, and the index serves the old artifacts
+    assert "artifact_compile_range_1_2048_subgraph_2" in result.pieces[2].reasons[0]
+    assert result.pieces[2].stored["artifact_aot_key"] == index_keys(old)[2] != own[2]
+
+
+def test_another_compile_range_is_a_miss():
+    """vLLM looks the index up by (range, position): max_num_batched_tokens 4096, not 2048."""
+    baked = summary("stale-artifacts")
+    same = predict("stale-artifacts", baked, index_keys(baked), PER_PIECE,
+                   compile_range="[1, 2048]")
+    assert [p.cache for p in same.pieces] == ["hit"] * 3
+    other = predict("stale-artifacts", baked, index_keys(baked), PER_PIECE,
+                    compile_range="[1, 4096]")
+    assert [p.cache for p in other.pieces] == ["miss"] * 3
+    assert "no entry for compile range (1, 4096)" in other.pieces[0].reasons[0]
+
+
+def test_another_torch_build_is_a_miss_naming_both_builds():
+    baked = summary("stale-artifacts")
+    result = predict("stale-artifacts", baked, index_keys(baked), PER_PIECE, torch_key="ab" * 32)
+    assert [p.cache for p in result.pieces] == ["miss"] * 3
+    reason = result.pieces[0].reasons[0]
+    assert "build key 3d5bd302" in reason and "this torch's is abababab" in reason
+    assert "torch 2.14.0+cu130" in reason
+
+
+HF_CASES = [(m, c) for m in ("hf-llama", "hf-gpt2") for c in ("same", "eps", "dtype", "env")]
+
+
+def _files_as_recorded(s: dict) -> bool:
+    import hashlib
+
+    for f in s["traced_files"]:
+        if f["path"].startswith("<"):
+            continue
+        try:
+            if hashlib.sha256(Path(f["path"]).read_bytes()).hexdigest() != f.get("sha256"):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def ran_keys(warm: dict, baked: dict) -> list[str]:
+    """The key of each piece vLLM ran on the warm start: the index of the folder it used (a
+    new one it filed under, or the baked one)."""
+    new = [h for h in warm["hash_folders"] if h["hash"] not in
+           {b["hash"] for b in baked["hash_folders"]}]
+    (folder,) = new or warm["hash_folders"]
+    entries = sorted(folder["prefixes"][0]["index"], key=lambda e: e["key"])
+    return [e["value"]["cache_key"] for e in entries]
+
+
+@pytest.mark.parametrize(("model", "case"), HF_CASES, ids=[f"{m}-{c}" for m, c in HF_CASES])
+def test_hf_models_prediction_equals_what_vllm_did(model, case, monkeypatch):
+    """Small HF Llama and GPT-2 under real vLLM (fixtures/vllm_cache/make_hf_fixtures.sh): the
+    warm start on the baked cache with the same code, the second layer's eps or the dtype
+    changed (both in a file Dynamo never traces), or an env flag set. What vLLM did, per
+    piece: it ran a piece whose key is not the piece's own (stale: the AOT-compiled model's
+    old graph, or another piece's artifact), loaded its own (hit), or compiled its own (miss)."""
+    baked = summary(model)
+    warm = summary(f"{model}-{case}-warm")
+    cold = baked if case == "same" else summary(f"{model}-{case}-cold")
+    if case == "env":
+        monkeypatch.setenv("VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE", "0")
+    own = index_keys(cold)
+    if warm.get("failed"):
+        # vLLM stopped while running compiled code the AOT-compiled model brought (the summary
+        # keeps its traceback): it ran the old graph's piece, which cannot run this model
+        assert "torch_aot_compile" in warm["stderr_tail"] and len(own) == 1
+        real = ["stale"]
+    else:
+        ran = ran_keys(warm, baked)
+        loaded = {p["graph_index"] for p in warm["piece_lookups"] if p["loaded"]}
+        real = [("stale" if ran[i] != own[i] else "hit" if i in loaded else "miss")
+                for i in range(len(own))]
+    result = predict(f"{model}-artifacts", cold, own, PER_PIECE)
+    assert [p.cache for p in result.pieces] == real, (result.pieces, warm.get("piece_lookups"))
+    new = {h["hash"] for h in warm.get("hash_folders", ())} - {h["hash"] for h in
+                                                               baked["hash_folders"]}
+    if real == ["miss"] and len(new) == 1 and case != "env" and _files_as_recorded(cold):
+        # the warm start's code factor is hashed from the files on disk, as vLLM does: where
+        # they are as the run found them (the machine that made the fixtures), the name is vLLM's
+        assert next(iter(new)) in result.pieces[0].reasons[0]
+
+
+VLLM_PYTHON = os.environ.get("CACHEKEY_VLLM_PYTHON", "")
+SRC = Path("/tmp/cachekey-vllm-stale-src")  # where the fixtures' traced files lived
+
+
+@pytest.mark.skipif(not VLLM_PYTHON or not os.access(VLLM_PYTHON, os.X_OK),
+                    reason="no vLLM environment (set CACHEKEY_VLLM_PYTHON to a vLLM 0.33.0 "
+                    "python)")
+@pytest.mark.parametrize(("cache", "mode"), [("stale-artifacts", "0"), ("stale-mega", "1")])
+def test_live_snapshot_into_the_cache_then_check_calls_the_changed_piece_stale(
+        cache, mode, tmp_path):
+    """In a vLLM environment: bake a snapshot into the fixture cache with OUT_SCALE = 1.0, then
+    check with 2.0: the piece whose graph moved is stale, the others hit."""
+    if SRC.exists():
+        shutil.rmtree(SRC)
+    SRC.mkdir(parents=True)
+    for name in ("tiny_decoder.py", "tiny_ops.py", "scale_config.py", "scaled_decoder.py"):
+        shutil.copy(FIXTURES / "vllm" / name, SRC / name)
+    root = tmp_path / cache
+    shutil.copytree(CACHES / cache, root)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_USE_MEGA_AOT_ARTIFACT": mode}
+
+    def cachekey(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([VLLM_PYTHON, "-m", "cachekey_cli", *args], capture_output=True,
+                              text=True, cwd=ROOT, env=env, timeout=600)
+
+    model = str(SRC / "scaled_decoder.py")
+    done = cachekey("-q", "snapshot", model, "--into", str(root))
+    assert done.returncode == 0, done.stderr
+    (SRC / "scale_config.py").write_text("OUT_SCALE = 2.0\n")
+    done = cachekey("-q", "check", model, "--cache", str(root), "--format", "json")
+    assert done.returncode == 1, done.stderr
+    doc = json.loads(done.stdout)
+    assert [p["cache"] for p in doc["pieces"]] == ["hit", "hit", "stale"]
+    assert any("2.0" in f for f in doc["pieces"][2]["findings"])
+
+
+def test_a_snapshot_baked_at_the_root_is_found_from_a_folder_inside(tmp_path):
+    from cachekey_cli.cache_hits import baked
+
+    root = tmp_path / "root"
+    shutil.copytree(CACHES / "stale-artifacts", root)
+    (root / "cachekeys.json").write_text("{}")
+    prefix = next(root.glob("torch_compile_cache/*/rank_0_0/backbone"))
+    assert baked.find(str(prefix), vllm=True) == str(root / "cachekeys.json")
+    assert baked.find(str(prefix), vllm=False) is None  # an Inductor cache: PATH itself only
+
+
+def test_snapshot_into_a_folder_that_is_no_cache_is_exit_3_before_tracing(tmp_path, capsys):
+    from cachekey_cli.cli import run_cli
+
+    (tmp_path / "notes.txt").write_text("not a cache")
+    code = run_cli(["snapshot", str(FIXTURES / "vllm/scaled_decoder.py"), "--into",
+                    str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 3 and "is not a vLLM cache folder" in err
+    assert not (tmp_path / "cachekeys.json").exists()
