@@ -16,10 +16,11 @@ Read from vLLM 0.33.0's source (vllm/compilation/):
   header holds, with shape guards skipped.
 
 So a piece is ``stale`` when vLLM would load an artifact whose stored AOT key
-is not the piece's own key, or run the piece of an AOT-compiled model's old graph. Telling that needs the piece's own key as vLLM
-computes it: exact where the profile reproduces vLLM's keys, or, elsewhere, the
-keys of a snapshot baked into the cache (equal keys then and now mean the
-artifact is this piece's). Torch-free.
+is not the piece's own key, or run the piece of an AOT-compiled model's old
+graph. Telling that needs the piece's own key as vLLM computes it: exact where
+the profile reproduces vLLM's keys, or, elsewhere, the keys of a snapshot baked
+into the cache (equal keys then and now mean the artifact is this piece's).
+Torch-free.
 """
 
 from __future__ import annotations
