@@ -33,6 +33,11 @@ class KeyResult:
     def component_map(self) -> dict[str, Component]:
         return {c.name: c for c in self.components}
 
+    @property
+    def bundled(self) -> bool:
+        """No FX key because the AOT entry bundles Inductor's output (vLLM's mega artifact)."""
+        return self.key is None and (self.refusal or "").startswith("bundled_autograd_cache")
+
 
 @dataclass(frozen=True)
 class VariantKeys:
@@ -83,6 +88,7 @@ class CapturedGraph:
     placeholders: int
     break_reason: str | None = None  # why Dynamo ended this graph, if it was a graph break
     break_location: str | None = None  # "file.py:LINE in fn"
+    symbolic: bool = False  # a SymInt input, or a tensor input with a symbolic size or stride
 
 
 @dataclass(frozen=True)

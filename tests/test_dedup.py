@@ -43,6 +43,21 @@ def test_transformer_pair_splits_its_aot_key_on_a_placeholder_annotation():
         assert "Inductor key is shared" in m.explanation
 
 
+def test_mega_mode_says_the_inductor_output_is_bundled_not_zero_keys():
+    from tests.oracles import vllm_path
+
+    with vllm_path.environment("mega"):
+        result = dedup.analyse(analyse("transformer.py", mode="mega"))
+    v = result.variant("tuple_return")
+    assert v.kind("inductor_key").bundled and v.kind("inductor_key").count() == "bundled"
+    assert not v.kind("aot_key").bundled and v.kind("aot_key").unique == 4
+    assert "Inductor output bundled into the AOT entries" in v.sentence()
+    assert "unique Inductor" not in v.sentence()
+    from cachekey_cli.dedup.data import section
+
+    assert section(result)["variants"]["tuple_return"]["bundled"] == ["inductor_key"]
+
+
 def test_clean_llama_dedups_to_three_units_and_exits_zero(tmp_path):
     # 4 identical layers: the first and last pieces are unique, the 3 between attentions share.
     out = tmp_path / "report.json"

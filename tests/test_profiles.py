@@ -79,6 +79,14 @@ def test_torch_compile_diff_says_there_is_no_second_variant(capsys):
     out = capsys.readouterr().out
     assert "torch.compile keys" in out and "no second variant to compare" in out
     assert "plain" not in out.split("Dedup")[0].split("╯")[-1]  # no plain column
+    # torch.compile hands the shape env to every graph; the inputs here are still static
+    assert "shapes   static" in out and "symbolic" not in out
+
+
+def test_torch_compile_header_says_symbolic_where_dynamo_captured_symbols(capsys):
+    assert run_cli(["diff", fixture_arg("dynamic_shapes.py"), "--profile", "torch-compile",
+                    "--width", "100"]) == 0
+    assert "shapes   symbolic (as Dynamo captured them)" in capsys.readouterr().out
 
 
 def test_profile_change_between_baseline_and_current_is_config_drift(tmp_path, monkeypatch,

@@ -208,6 +208,9 @@ def _run(
             placeholders=sum(1 for n in cap.gm.graph.nodes if n.op == "placeholder"),
             break_reason=cap.break_reason,
             break_location=cap.break_location,
+            symbolic=torchapi.has_symbolic_inputs(
+                [n.meta.get("example_value") for n in cap.gm.graph.find_nodes(op="placeholder")]
+            ),
         )
         for cap in captured
     )

@@ -43,6 +43,7 @@ def _variant(v: VariantDedup) -> dict[str, Any]:
         "structures": v.structures,
         "unique": {k: v.kind(k).unique for k in DEDUP_KINDS},
         "refused": {k: list(v.kind(k).refused) for k in DEDUP_KINDS},
+        "bundled": [k for k in DEDUP_KINDS if v.kind(k).bundled],
         "groups": {
             k: [{"key": g.key, "pieces": list(g.pieces)} for g in v.kind(k).groups]
             for k in DEDUP_KINDS

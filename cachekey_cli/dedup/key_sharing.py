@@ -32,10 +32,15 @@ class KindDedup:
     kind: str
     groups: tuple[KeyGroup, ...]  # one per unique key
     refused: tuple[str, ...] = ()  # pieces torch gave no key
+    bundled: bool = False  # no piece has this key: the AOT entries carry Inductor's output
 
     @property
     def unique(self) -> int:
         return len(self.groups)
+
+    def count(self) -> str:
+        """The number of unique keys, or ``bundled`` where the kind has none of its own."""
+        return "bundled" if self.bundled else str(self.unique)
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,9 @@ class VariantDedup:
 
     def sentence(self) -> str:
         counts = ", ".join(
-            plural(self.kind(k).unique, f"unique {LABEL[k]} key") for k in DEDUP_KINDS
+            f"{LABEL[k]} output bundled into the AOT entries" if self.kind(k).bundled
+            else plural(self.kind(k).unique, f"unique {LABEL[k]} key")
+            for k in DEDUP_KINDS
         )
         tail = f" ({plural(self.structures, 'distinct structure')}"
         if self.missed:
@@ -172,14 +179,17 @@ def _key(p: Piece, variant: str, kind: str) -> KeyResult:
 def _groups(pieces: list[Piece], variant: str, kind: str) -> KindDedup:
     groups: dict[str, list[str]] = {}
     refused = []
+    bundled = bool(pieces)
     for p in pieces:
-        key = _key(p, variant, kind).key
-        if key is None:
+        key = _key(p, variant, kind)
+        bundled = bundled and key.bundled
+        if key.key is None:
             refused.append(p.id)
         else:
-            groups.setdefault(key, []).append(p.id)
+            groups.setdefault(key.key, []).append(p.id)
     return KindDedup(
-        kind, tuple(KeyGroup(k, tuple(ids)) for k, ids in groups.items()), tuple(refused)
+        kind, tuple(KeyGroup(k, tuple(ids)) for k, ids in groups.items()), tuple(refused),
+        bundled,
     )
 
 

@@ -18,7 +18,7 @@ def section(result: DedupResult) -> list[str]:
         "|---|---:|---:|" + "---:|" * len(DEDUP_KINDS) + "---:|",
     ]
     for v in result.variants:
-        counts = " | ".join(str(v.kind(k).unique) for k in DEDUP_KINDS)
+        counts = " | ".join(v.kind(k).count() for k in DEDUP_KINDS)
         lines.append(
             f"| {v.variant} | {v.compiled} | {v.structures} | {counts} | {len(v.missed)} |"
         )

@@ -28,8 +28,9 @@ def _counts(result: DedupResult) -> Table:
     for v in result.variants:
         cells: list[Text | str] = [Text(v.variant), str(v.compiled), str(v.structures)]
         for kind in DEDUP_KINDS:
-            n = v.kind(kind).unique
-            cells.append(Text(str(n), style="yellow" if n > v.structures else "green"))
+            k = v.kind(kind)
+            style = "dim" if k.bundled else "yellow" if k.unique > v.structures else "green"
+            cells.append(Text(k.count(), style=style))
         cells.append(Text(str(len(v.missed)), style="bold red" if v.missed else "green"))
         table.add_row(*cells)
     return table

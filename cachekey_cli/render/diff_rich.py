@@ -38,7 +38,7 @@ def _key_cell(pd: PieceDiff, variant: str, short: int = SHORT) -> Text:
             text.append("\n")
         key: KeyResult = v.key(kind)
         text.append(f"{label} ", style="dim")
-        if key.key is None and bundled(key):
+        if key.bundled:
             text.append("bundled", style="dim")
         elif key.key is None:
             text.append("refused", style="magenta")
@@ -96,17 +96,12 @@ def _shapes_line(result: DiffResult) -> Text:
     how = f" (dynamic_shapes={', '.join(modes)})" if modes else ""
     if a.model.dynamic_dims:
         line = Text(f"dynamic {', '.join(a.model.dynamic_dims)}", style="yellow")
-    elif any(p.dynamic_shapes == "from_tracing_context" for p in a.pieces):
-        line = Text("symbolic (marked in the model file)", style="yellow")
+    elif any(g.symbolic for g in a.graphs):
+        line = Text("symbolic (as Dynamo captured them)", style="yellow")
     else:
         line = Text("static")
     line.append(how, style="dim")
     return line
-
-
-def bundled(key: KeyResult) -> bool:
-    """No FX key because the AOT entry bundles Inductor's output (vLLM's mega artifact)."""
-    return bool(key.refusal and key.refusal.startswith("bundled_autograd_cache"))
 
 
 def profile_rows(a: Any) -> list[tuple[str, Text]]:
@@ -204,7 +199,7 @@ def _size_table(result: DiffResult) -> Table | None:
         cells = [Text(piece.id), Text(str(size))]
         for key in (v.aot_key, v.inductor_key):
             if key.key is None:
-                cells.append(Text("bundled" if bundled(key) else "refused", style="dim"))
+                cells.append(Text("bundled" if key.bundled else "refused", style="dim"))
             else:
                 cells.append(Text(key.key[1 : SHORT + 5], style="cyan"))
         table.add_row(*cells)

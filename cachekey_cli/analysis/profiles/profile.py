@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +71,7 @@ class Profile:
         raise NotImplementedError
 
 
-def flat_settings(setting: Any, extra: Mapping[str, Any] | None = None) -> dict[str, str]:
+def flat_settings(setting: Any) -> dict[str, str]:
     """A KeySetting as ``name -> repr`` pairs, for reports and snapshots."""
     out = {
         "standalone_compile.dynamic_shapes": setting.dynamic_shapes,
@@ -80,5 +80,4 @@ def flat_settings(setting: Any, extra: Mapping[str, Any] | None = None) -> dict[
     }
     out.update({f"inductor.{k}": repr(v) for k, v in sorted(setting.inductor.items())})
     out.update({f"functorch.{k}": repr(v) for k, v in sorted(setting.functorch.items())})
-    out.update({k: repr(v) for k, v in (extra or {}).items()})
     return dict(sorted(out.items()))
