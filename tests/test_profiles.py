@@ -41,6 +41,9 @@ def test_profile_names_are_the_ones_the_cli_offers():
         ({"VLLM_USE_MEGA_AOT_ARTIFACT": "0"}, "aot-compile, per-piece artifacts", True, False),
         ({"VLLM_USE_AOT_COMPILE": "0"}, "no aot-compile, per-piece artifacts", False, False),
         ({"VLLM_DISABLE_COMPILE_CACHE": "1"}, "no aot-compile, per-piece artifacts", False, False),
+        # the backend reads the mega variable by itself: pieces still compile with aot=True
+        ({"VLLM_USE_AOT_COMPILE": "0", "VLLM_USE_MEGA_AOT_ARTIFACT": "1"},
+         "no aot-compile, mega-artifact pieces", False, True),
     ],
 )
 def test_cache_mode_is_read_as_vllm_reads_it(env, name, aot, mega):

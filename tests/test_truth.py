@@ -81,7 +81,7 @@ def test_vllm_profile_keys_equal_the_vllm_path(fixture, variant):
         assert real[(p.graph, p.name)]["inductor_key"] == [keys.inductor_key.key], p.id
 
 
-@pytest.mark.parametrize("mode", ["mega", "no-aot"])
+@pytest.mark.parametrize("mode", ["mega", "no-aot", "no-aot-mega"])
 def test_vllm_profile_keys_equal_the_vllm_path_in_each_cache_mode(mode):
     with vllm_path.environment(mode):
         run = pipeline.run(pipeline.Options(model=str(FIXTURES / "custom_op_attention.py")))
@@ -92,14 +92,14 @@ def test_vllm_profile_keys_equal_the_vllm_path_in_each_cache_mode(mode):
     for p in compiled:
         keys = p.variants["tuple_return"]
         assert real[(p.graph, p.name)]["aot_key"] == [keys.aot_key.key], p.id
-        if mode == "mega":  # one bundled artifact: Inductor files no separate FX entry
+        if mode in ("mega", "no-aot-mega"):  # bundled: Inductor files no separate FX entry
             assert real[(p.graph, p.name)]["inductor_key"] == []
             assert keys.inductor_key.key is None and "bundled" in keys.inductor_key.refusal
         else:
             assert real[(p.graph, p.name)]["inductor_key"] == [keys.inductor_key.key]
-    assert run.analysis.profile.cache_mode.startswith(
-        "aot-compile+mega" if mode == "mega" else "no aot-compile"
-    )
+    assert run.analysis.profile.cache_mode == {
+        "mega": "aot-compile+mega-artifact", "no-aot": "no aot-compile, per-piece artifacts",
+        "no-aot-mega": "no aot-compile, mega-artifact pieces"}[mode]
 
 
 def test_keys_taken_outside_the_backend_differ(transformer_run):

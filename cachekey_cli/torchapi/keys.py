@@ -135,6 +135,8 @@ def inductor_key(
         with scope(setting):
             return compile_fx_keys(gm, inputs)[1]
     kwargs = standalone_kwargs(setting)
+    if kwargs.get("aot"):  # standalone_compile sets bundled_autograd_cache=aot itself
+        return KeyResult("inductor_key", None, refusal=BUNDLED)
     piece = copy.deepcopy(gm) if setting.donate else gm
 
     def call() -> Any:

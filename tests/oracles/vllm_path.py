@@ -30,6 +30,9 @@ MODES = {
     "mega": (True, True),
     "aot-per-piece": (True, False),
     "no-aot": (False, False),
+    # vLLM's backend compiles each piece for the mega artifact (aot=True) even where the model
+    # is not AOT-compiled: use_mega_artifact takes the decorator's flag, not the variable
+    "no-aot-mega": (False, True),
 }
 
 

@@ -76,7 +76,7 @@ class VllmProfile(Profile):
         from cachekey_cli import torchapi
 
         flags: dict[str, Any] = dict(AOT_COMPILE_FLAGS) if self.mode.aot_compile else {}
-        if not (self.mode.aot_compile and self.mode.mega):
+        if not self.mode.mega:
             flags["bundled_autograd_cache"] = False  # vLLM's set_functorch_config
         flags["autograd_cache_normalize_inputs"] = True  # CompilerManager.compile
         return torchapi.known_functorch_flags(flags)
@@ -100,7 +100,7 @@ class VllmProfile(Profile):
 
         return torchapi.KeySetting(
             dynamic_shapes="from_example_inputs" if single else "from_graph",
-            aot=self.mode.aot_compile and self.mode.mega,
+            aot=self.mode.mega,  # InductorStandaloneAdaptor: use_aot_compile and the variable
             donate=self.release >= (2, 13),
             inductor=self._inductor(devices, single),
             functorch=self._functorch(),

@@ -129,7 +129,7 @@ class InstalledVllmProfile(VllmProfile):
 
         return torchapi.KeySetting(
             dynamic_shapes="from_example_inputs" if start == end else "from_graph",
-            aot=self.mode.aot_compile and self.mode.mega,
+            aot=self.mode.mega,  # the backend's use_mega_artifact
             donate=self.release >= (2, 13),
             inductor=self.live.inductor_patches(start, end),
             functorch=self._functorch(),

@@ -23,7 +23,11 @@ MODE_VARIABLES = (
 @dataclass(frozen=True)
 class CacheMode:
     aot_compile: bool  # the whole model goes through torch's aot_compile
-    mega: bool  # one AOT artifact holds every piece (standalone_compile(aot=True))
+    # VLLM_USE_MEGA_AOT_ARTIFACT: each piece is compiled with standalone_compile(aot=True) and
+    # its AOT entry bundles Inductor's output. The backend reads it on its own, whatever
+    # VLLM_USE_AOT_COMPILE says (``use_mega_artifact`` takes the decorator's flag, not the
+    # variable); the one AOT-compiled model that holds every piece needs both.
+    mega: bool
     standalone: bool  # InductorStandaloneAdaptor (the only adaptor we mirror)
     cache_disabled: bool
 
@@ -31,6 +35,8 @@ class CacheMode:
     def name(self) -> str:
         if self.aot_compile and self.mega:
             return "aot-compile+mega-artifact"
+        if self.mega:  # pieces compiled as for the mega artifact, which nothing saves
+            return "no aot-compile, mega-artifact pieces"
         if self.aot_compile:
             return "aot-compile, per-piece artifacts"
         return "no aot-compile, per-piece artifacts"
