@@ -51,7 +51,7 @@ $(VLLM_BIN)/python:
 $(VLLM_STAMP): pyproject.toml Makefile | $(VLLM_BIN)/python
 	PIP_CONSTRAINT="" $(VLLM_BIN)/python -m pip install --quiet --constraint /dev/null vllm==0.33.0
 	$(VLLM_BIN)/python -m pip install --quiet --no-deps -e .
-	$(VLLM_BIN)/python -m pip install --quiet pytest
+	$(VLLM_BIN)/python -m pip install --quiet "click>=8.1" "rich>=13" pytest
 	touch $(VLLM_STAMP)
 
 test-vllm: $(VLLM_STAMP) $(STAMP)

@@ -170,7 +170,8 @@ def build_options(model: str, **kw: Any) -> Any:
         profile=kw.get("profile") or profiles.DEFAULT,
         dynamic_dims=tuple(kw.get("dynamic_dims") or ()),
         compile_sizes=tuple(sorted(set(kw.get("compile_sizes") or ()))),
-        vllm_config=kw.get("vllm_config"),
+        # absolute: stability's fresh processes run in another working directory
+        vllm_config=os.path.abspath(kw["vllm_config"]) if kw.get("vllm_config") else None,
     )
 
 

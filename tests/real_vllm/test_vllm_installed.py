@@ -7,6 +7,7 @@ Runs in the vLLM environment (``make test-vllm``); the first test pays for
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -79,3 +80,37 @@ def test_split_ops_given_twice_must_agree(tmp_path, capsys):
     code = run_cli(["-q", "diff", MLP, "--vllm-config", str(cfg), "--split-op", "c::d"])
     assert code == 2
     assert "compilation_config.splitting_ops ['a::b'] disagree" in capsys.readouterr().err
+
+
+def test_split_ops_of_the_model_file_against_the_config_is_an_input_error(tmp_path, capsys):
+    model = tmp_path / "model.py"
+    model.write_text((ROOT / "fixtures" / "mlp.py").read_text() + '\nSPLIT_OPS = ["c::d"]\n')
+    cfg = tmp_path / "vllm.json"
+    cfg.write_text(json.dumps({"compilation_config": {"splitting_ops": ["a::b"]},
+                               "device_config": {"device": "cpu"}}))
+    assert run_cli(["-q", "diff", str(model), "--vllm-config", str(cfg)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "SPLIT_OPS ['c::d'] and compilation_config.splitting_ops ['a::b']" in err
+    assert "\n" not in err
+
+
+def test_the_environment_is_as_before_after_an_analysis(capsys, monkeypatch):
+    # VllmConfig sets platform variables (compile factors) while the session lasts; a
+    # second analysis in the same process must start from the caller's environment
+    monkeypatch.delenv("VLLM_DISABLE_SHARED_EXPERTS_STREAM", raising=False)
+    before = dict(os.environ)
+    cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")
+    assert run_cli(["-q", "diff", MLP, "--vllm-config", cfg, "--format", "json"]) in (0, 1)
+    assert dict(os.environ) == before
+    first = json.loads(capsys.readouterr().out)["profile"]
+    assert run_cli(["-q", "diff", MLP, "--vllm-config", cfg, "--format", "json"]) in (0, 1)
+    second = json.loads(capsys.readouterr().out)["profile"]
+    assert first["folder_factors"]["env_hash"] == second["folder_factors"]["env_hash"]
+    assert first["hash_folder"] == second["hash_folder"]
+
+
+def test_a_local_build_of_the_checked_release_gets_no_warning():
+    from cachekey_cli.analysis.profiles.vllm_installed import InstalledVllmProfile
+
+    assert InstalledVllmProfile("0.33.0+cpu", None).warnings() == []
+    assert InstalledVllmProfile("0.34.0", None).warnings()

@@ -19,8 +19,9 @@ itself (``profiles/vllm_live.py`` makes the calls):
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 from cachekey_cli.analysis.profiles import vllm_live
@@ -40,6 +41,7 @@ class InstalledVllmProfile(VllmProfile):
         self.config_path = config_path
         self.live: Any = None
         self.notes: tuple[str, ...] = ()
+        self.unmirrored: list[str] = []  # set-ups vLLM supports that these keys do not follow
         self.origin = "vLLM config"
 
     # --- set-up, before the model is built ---------------------------------------------
@@ -47,7 +49,22 @@ class InstalledVllmProfile(VllmProfile):
     def session(self, split_ops: Sequence[str], origin: str,
                 compile_sizes: Sequence[int]) -> AbstractContextManager[None]:
         """Build the config (the model's SPLIT_OPS/--split-op and --compile-size fill in what
-        the file leaves unset) and make it vLLM's current config."""
+        the file leaves unset) and make it vLLM's current config.
+
+        Building a ``VllmConfig`` sets environment variables (platform defaults, e.g. on
+        vLLM's CPU platform), which are compile factors: they stay for the session, as in
+        the server's process, and the environment is put back when it ends, so that a
+        second analysis in the same process starts from the same environment."""
+        saved = dict(os.environ)
+        try:
+            inner = self._session(split_ops, origin, compile_sizes)
+        except BaseException:
+            _restore(saved)
+            raise
+        return _environ_restored(saved, inner)
+
+    def _session(self, split_ops: Sequence[str], origin: str,
+                 compile_sizes: Sequence[int]) -> AbstractContextManager[None]:
         fill: dict[str, Any] = {}
         if origin != "default":
             fill["splitting_ops"] = list(split_ops)
@@ -60,7 +77,8 @@ class InstalledVllmProfile(VllmProfile):
                 raise UsageError(f"--compile-size {value} and compilation_config.compile_sizes "
                                  f"{have} disagree", "give the sizes in one place")
             if key == "splitting_ops" and list(have or ()) != value:
-                raise UsageError(f"{origin} {value} and compilation_config.splitting_ops "
+                error = UsageError if origin.startswith("--") else InputError  # option or file
+                raise error(f"{origin} {value} and compilation_config.splitting_ops "
                                  f"{have} disagree", "give the splitting ops in one place")
         self.live = vllm_live.Live(config)
         self.origin = f"{origin}, as compilation_config.splitting_ops" if "splitting_ops" in fill \
@@ -73,9 +91,13 @@ class InstalledVllmProfile(VllmProfile):
                 f"this config compiles {len(ranges)} ranges {ranges}; cachekey keys one",
                 "drop compilation_config.compile_ranges_endpoints")
         self.range = ranges[0]
-        notes += () if self.live.dynamic_shapes_type() == "backed" else (
-            f"dynamic_shapes_config.type={self.live.dynamic_shapes_type()}: dims are marked "
-            "with mark_dynamic (backed), as vLLM's default",)
+        if self.live.dynamic_shapes_type() != "backed":
+            self.unmirrored.append(
+                f"dynamic_shapes_config.type={self.live.dynamic_shapes_type()} (dims are "
+                "marked backed here, vLLM's default)")
+        if not self.mode.standalone:
+            self.unmirrored.append("VLLM_USE_STANDALONE_COMPILE=0: vLLM's older "
+                                   "InductorAdaptor (keys here are InductorStandaloneAdaptor's)")
         self.notes = notes
         return self.live.session()  # type: ignore[no-any-return]
 
@@ -94,6 +116,10 @@ class InstalledVllmProfile(VllmProfile):
         """``ARG:DIM`` for the dims the model's ``@support_torch_compile`` marks, if decorated."""
         import inspect
 
+        if getattr(module, "_allow_aot_compile", True) is False:  # the decorator's own flag
+            self.unmirrored.append(
+                "@support_torch_compile(use_aot_compile=False) on the model (keys here "
+                "assume the decorator's default, use_aot_compile=True)")
         dims = getattr(module, "_dynamic_arg_dims", None)  # set by the decorator's __init__
         forward = getattr(type(module), "forward", None)
         if not dims or forward is None:
@@ -154,10 +180,6 @@ class InstalledVllmProfile(VllmProfile):
         settings.update({f"inductor.{k}": v for k, v in shown.items()})
         hash_folder, aot_folder, factors = self.live.folders(traced or set())
         notes = list(self.notes)
-        if not self.mode.standalone:
-            notes.append("VLLM_USE_STANDALONE_COMPILE=0 selects vLLM's older InductorAdaptor, "
-                         "which this profile does not mirror: keys are those of "
-                         "InductorStandaloneAdaptor")
         if self.mode.cache_disabled:
             notes.append("VLLM_DISABLE_COMPILE_CACHE=1: vLLM files no artifact under these keys")
         return ProfileInfo(
@@ -167,6 +189,7 @@ class InstalledVllmProfile(VllmProfile):
             compile_range=f"[{start}, {end}]",
             compile_sizes=tuple(compile_sizes),
             settings=dict(sorted(settings.items())),
+            not_reproduced=tuple(self.unmirrored),
             notes=tuple(notes),
             vllm_version=self.version,
             hash_folder=hash_folder,
@@ -185,7 +208,21 @@ class InstalledVllmProfile(VllmProfile):
         return repr(value)
 
     def warnings(self) -> list[str]:
-        if self.version == vllm_live.CHECKED_RELEASE:
+        if self.version.split("+")[0] == vllm_live.CHECKED_RELEASE:  # 0.33.0+cpu is 0.33.0
             return []
         return [f"vLLM {self.version} is not {vllm_live.CHECKED_RELEASE}, the release cachekey "
                 "was checked against: its keys are taken with its own code, unchecked"]
+
+
+def _restore(saved: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@contextmanager
+def _environ_restored(saved: dict[str, str], inner: AbstractContextManager[None]) -> Iterator[None]:
+    try:
+        with inner:
+            yield
+    finally:
+        _restore(saved)

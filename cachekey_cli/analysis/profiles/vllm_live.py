@@ -115,6 +115,9 @@ def build_config(path: str | None, fill: Mapping[str, Any]) -> tuple[Any, tuple[
             kwargs[name] = TypeAdapter(cls).validate_json(json.dumps(value))
         except ValidationError as exc:
             raise _field_error(where, name, exc) from exc
+        except Exception as exc:  # a config class's own check, outside pydantic's wrapping
+            raise InputError(f"{where}: {name}: {exception_line(exc)}",
+                             "fix or drop that field") from exc
     try:
         return VllmConfig(**kwargs), tuple(notes)
     except ValidationError as exc:
@@ -151,7 +154,8 @@ def _config_class(hint: Any) -> type | None:
 def _field_error(where: str, name: str | None, exc: Any) -> InputError:
     first = exc.errors()[0]
     loc = ".".join(str(p) for p in ((name,) if name else ()) + tuple(first.get("loc", ())))
-    return InputError(f"{where}: {loc or 'config'}: {first.get('msg', 'invalid')}",
+    msg = str(first.get("msg", "invalid")).strip().splitlines()[0]
+    return InputError(f"{where}: {loc or 'config'}: {msg}",
                       "fix or drop that field (each value is the JSON of vLLM's config class)")
 
 
