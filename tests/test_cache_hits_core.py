@@ -6,7 +6,6 @@ import pickle
 from dataclasses import dataclass
 
 from cachekey_cli.cache_hits import guards, inductor
-from cachekey_cli.cache_hits.pickled import Obj, skeleton
 from cachekey_cli.cache_hits.records import (
     CacheCheck,
     CurrentPiece,
@@ -15,6 +14,7 @@ from cachekey_cli.cache_hits.records import (
     KeyFolder,
     PieceCache,
 )
+from cachekey_cli.pickled import Obj, skeleton
 
 AOT, FX = "a" + "x" * 51, "f" + "y" * 51
 

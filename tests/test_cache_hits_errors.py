@@ -103,6 +103,52 @@ def _not_an_entry(tmp: Path, baked: Path) -> list[str]:
     return _inductor(cache)
 
 
+# Inductor cache entries that are pickles in form but ask for what pickle itself refuses. The
+# inert reader must say "not a pickle", never fail with another exception (exit 4) or crash.
+PROTO4, STOP = pickle.PROTO + b"\x04", pickle.STOP
+ONE, TWO = pickle.BININT1 + b"\x01", pickle.BININT1 + b"\x02"
+AN_OBJECT = (pickle.SHORT_BINUNICODE + b"\x01m" + pickle.SHORT_BINUNICODE + b"\x01C"
+             + pickle.STACK_GLOBAL + pickle.EMPTY_TUPLE + pickle.REDUCE)  # m.C(), never built
+MALFORMED = {
+    "APPEND on an int": PROTO4 + ONE + TWO + pickle.APPEND + STOP,
+    "APPENDS on a dict": PROTO4 + pickle.EMPTY_DICT + pickle.MARK + ONE + pickle.APPENDS + STOP,
+    "SETITEM on a list": PROTO4 + pickle.EMPTY_LIST + ONE + TWO + pickle.SETITEM + STOP,
+    "ADDITEMS on an int": PROTO4 + ONE + pickle.MARK + TWO + pickle.ADDITEMS + STOP,
+    "BUILD on an int": PROTO4 + ONE + pickle.EMPTY_DICT + pickle.BUILD + STOP,
+    "a list as a dict key": PROTO4 + pickle.EMPTY_DICT + pickle.EMPTY_LIST + ONE
+    + pickle.SETITEM + STOP,
+    "REDUCE with a list of arguments": PROTO4 + AN_OBJECT[:-2] + pickle.EMPTY_LIST
+    + pickle.REDUCE + STOP,
+    "POP below a MARK": PROTO4 + ONE + pickle.MARK + TWO + pickle.TUPLE2 + STOP,
+}
+DEEP = 10**6  # tuples, one in the next: hashing them as a dict key overflowed the C stack
+
+
+def _write_entry(tmp: Path, baked: Path, data: bytes) -> list[str]:
+    cache = tmp / "c"
+    shutil.copytree(baked, cache)
+    _entry(cache).write_bytes(data)
+    return _inductor(cache)
+
+
+def _malformed(name: str):
+    return lambda tmp, baked: _write_entry(tmp, baked, MALFORMED[name])
+
+
+def _additems_on_an_object(tmp: Path, baked: Path) -> list[str]:
+    """ADDITEMS on an object is what a set subclass pickles to: read, then not an entry."""
+    data = PROTO4 + AN_OBJECT + pickle.MARK + ONE + TWO + pickle.ADDITEMS + STOP
+    return _write_entry(tmp, baked, data)
+
+
+DEEP_KEY = (PROTO4 + pickle.EMPTY_DICT + pickle.EMPTY_TUPLE + pickle.TUPLE1 * DEEP + ONE
+            + pickle.SETITEM + STOP)
+
+
+def _deep_key(tmp: Path, baked: Path) -> list[str]:
+    return _write_entry(tmp, baked, DEEP_KEY)
+
+
 # vLLM folders (the suite runs vLLM's per-piece mode, conftest)
 def _prefix(tmp: Path) -> Path:
     prefix = tmp / "torch_compile_cache" / "dfccc35c6f" / "rank_0_0" / "backbone"
@@ -158,7 +204,39 @@ CASES = {
     "wrong artifact header": (_wrong_header, "unknown artifact header", "subgraph_0"),
     "huge index": (_huge_index, "larger than 16 MiB", "index"),
     "vLLM: empty folder": (_vllm_empty, "is empty", "folder"),
+    "10^6 nested tuples as a dict key": (
+        _deep_key, "is not a pickle torch wrote (the pickle nests values more than 1000 levels "
+        "deep)", "cache entry"),
+    "ADDITEMS on an object": (_additems_on_an_object, "is not a cache entry torch wrote",
+                              "cache entry"),
+    **{
+        name: (_malformed(name), "is not a pickle torch wrote", words)
+        for name, words in [
+            ("APPEND on an int", "appends to a value of type int"),
+            ("APPENDS on a dict", "appends to a value of type dict"),
+            ("SETITEM on a list", "sets an item of a value of type list"),
+            ("ADDITEMS on an int", "adds set items to a value of type int"),
+            ("BUILD on an int", "sets the state of a value of type int"),
+            ("a list as a dict key", "a dict key or set item in the pickle is a list"),
+            ("REDUCE with a list of arguments", "with a list, not an argument tuple"),
+            ("POP below a MARK", "stack underflows"),
+        ]
+    },
 }
+
+
+def test_a_deeply_nested_pickle_is_refused_not_a_crash(tmp_path):
+    """In a process of its own (torch-free, fast), before the CLI case below runs it in this
+    one: a crash here (hash() overflowing the C stack was exit -11) fails a test, not the run."""
+    entry = tmp_path / "entry"
+    entry.write_bytes(DEEP_KEY)
+    code = ("import sys\nfrom cachekey_cli.pickled import NotAPickle, skeleton\n"
+            "try:\n    skeleton(open(sys.argv[1], 'rb').read())\n"
+            "except NotAPickle as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", code, str(entry)], capture_output=True,
+                         text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (out.returncode, out.stderr) == (0, ""), (out.returncode, out.stderr[-2000:])
+    assert out.stdout == "the pickle nests values more than 1000 levels deep\n"
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -88,6 +90,40 @@ def test_aot_model_sources_are_the_traced_files_vllm_hashed(name):
     assert model.system == {"python": "3.11.7", "torch": truth["torch"], "triton": "3.8"}
     assert model.forward_name == "TinyDecoder.forward"
     assert model.forward_file == "/tmp/cachekey-vllm-src/tiny_decoder.py"
+
+
+class _Runs:
+    """Unpickling this would create the file it names."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (str(self.path), "w"))
+
+
+@pytest.mark.parametrize("damage", ["truncated", "runs code", "nested 10^6 deep"])
+def test_a_damaged_aot_model_is_a_note_and_nothing_in_it_runs(damage, tmp_path):
+    """The model file is walked with pickletools, never unpickled: damage becomes a note."""
+    shutil.copytree(CACHES / "deploy-a", tmp_path / "deploy-a")
+    (path,) = (tmp_path / "deploy-a").rglob("torch_aot_compile/*/*/model")
+    marker = tmp_path / "ran"
+    real = path.read_bytes()
+    path.write_bytes({
+        "truncated": real[: len(real) // 2],
+        "runs code": pickle.dumps({"original_code": _Runs(marker), "system_info": _Runs(marker),
+                                   "source_info": _Runs(marker)}),
+        "nested 10^6 deep": b"\x80\x04)" + b"\x85" * 10**6 + b".",
+    }[damage])
+    (model,) = vllm_cache.read(str(tmp_path / "deploy-a")).aot_models
+    assert model.problem == {
+        "truncated": "not a readable AOT model (the pickle is truncated)",
+        "runs code": None,
+        "nested 10^6 deep": "not a readable AOT model (the pickle nests values more than 1000 "
+                            "levels deep)",
+    }[damage]
+    assert (model.sources, dict(model.system), model.forward_name) == ((), {}, None)
+    assert not marker.exists()
 
 
 def test_cachekeys_code_hash_recipe_matched_vllm_in_every_run():

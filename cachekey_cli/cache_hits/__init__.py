@@ -4,7 +4,8 @@
 model's pieces and input sizes, through torchapi). A module per stage:
 
 - ``inductor_dir`` reads a ``TORCHINDUCTOR_CACHE_DIR`` (key folders, entries'
-  guards) and ``pickled`` reads a pickle's structure with ``pickletools``;
+  guards), the entries through ``cachekey_cli.pickled``, which reads a
+  pickle's structure with ``pickletools``;
 - ``guards`` evaluates a guard expression without running it;
 - ``inductor`` predicts ``torch.compile``'s lookups and counters;
 - ``vllm_lookup`` mirrors vLLM 0.33.0's warm start on a vLLM cache

@@ -9,7 +9,7 @@ torch/_functorch/_aot_autograd/autograd_cache.py):
 
 A key folder may hold several entries (one per guard set); a lookup takes the
 first, in name order, whose guards hold. Keys come from folder names; the
-entries are read with ``cache_hits.pickled``, which never unpickles.
+entries are read with ``cachekey_cli.pickled``, which never unpickles.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import os
 import stat
 
-from cachekey_cli.cache_hits.pickled import NotAPickle, Obj, skeleton
 from cachekey_cli.cache_hits.records import Entry, InductorCache, KeyFolder
 from cachekey_cli.errors import InputError
+from cachekey_cli.pickled import NotAPickle, Obj, skeleton
 from cachekey_cli.vllm_cache.reading import MIB, is_dir, list_dir, read_limited, stat_path
 
 AOT_DIR = "aotautograd"

@@ -12,19 +12,20 @@ things it records:
 - ``system_info``: the Python, torch and triton versions, CUDA/ROCm toolkit, GPU;
 - ``original_code``: the compiled ``forward``'s file, qualified name and first line.
 
-The pickle is read by an unpickler whose ``find_class`` never imports anything:
-every class becomes an inert placeholder that only records its arguments and
-state, so no code from the file can run. Anything unexpected becomes a note.
+The pickle is never unpickled: ``cachekey_cli.pickled`` walks its opcodes
+with ``pickletools`` and builds an inert skeleton in which every object is an
+``Obj`` that only records its class's name, its arguments and its state, so
+no code from the file can run. Anything unexpected becomes a note.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
-import pickle
+from dataclasses import replace
 from typing import Any
 
+from cachekey_cli.pickled import NotAPickle, Obj, skeleton
 from cachekey_cli.vllm_cache.reading import MIB, is_dir
 from cachekey_cli.vllm_cache.records import AotModel, InlinedSource
 
@@ -36,50 +37,6 @@ SYSTEM_FIELDS = {
     "toolkit_version": "toolkit",
     "gpu_name": "gpu",
 }
-
-
-class Inert:
-    """Stands in for any class the pickle names; records what it was given, runs nothing."""
-
-    qualname = "?"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Inert:
-        obj = object.__new__(cls)
-        obj.__dict__["_args"] = args
-        return obj
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.__dict__.setdefault("_args", args)
-
-    def __setstate__(self, state: Any) -> None:
-        if isinstance(state, tuple) and len(state) == 2:  # (dict state, slot state)
-            merged = {**(state[0] or {}), **(state[1] or {})}
-            state = merged
-        self.__dict__["_state"] = state
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        self.__dict__.setdefault("_items", {})[key] = value
-
-    def append(self, value: Any) -> None:
-        self.__dict__.setdefault("_list", []).append(value)
-
-    def extend(self, values: Any) -> None:
-        self.__dict__.setdefault("_list", []).extend(values)
-
-    def state(self) -> dict[str, Any]:
-        value = self.__dict__.get("_state")
-        return value if isinstance(value, dict) else {}
-
-    def args(self) -> tuple[Any, ...]:
-        return tuple(self.__dict__.get("_args", ()))
-
-
-class InertUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str) -> type:
-        return type(name, (Inert,), {"qualname": f"{module}.{name}"})
-
-    def persistent_load(self, pid: Any) -> Any:
-        return None
 
 
 def read(path: str, hash_name: str, rank: str) -> AotModel:
@@ -95,39 +52,44 @@ def read(path: str, hash_name: str, rank: str) -> AotModel:
         return _with(base, problem=f"larger than {MAX_BYTES // MIB} MiB; not read")
     try:
         with open(path, "rb") as fh:
-            doc = InertUnpickler(io.BytesIO(fh.read())).load()
+            doc = skeleton(fh.read())
     except OSError as exc:
         return _with(base, problem=exc.strerror or "unreadable")
-    except Exception as exc:  # any malformed pickle: a note, not a crash
-        return _with(base, problem=f"not a readable AOT model ({type(exc).__name__})")
+    except NotAPickle as exc:  # any malformed pickle: a note, not a crash
+        return _with(base, problem=f"not a readable AOT model ({exc})")
     if not isinstance(doc, dict):
         return _with(base, problem="not an AOT-compiled model (no field table)")
-    code = doc.get("original_code")
-    code_state = code.state() if isinstance(code, Inert) else {}
+    code = _state(doc.get("original_code"))
+    line = code.get("co_firstlineno")
     return _with(
         base,
-        forward_file=_str(code_state.get("co_filename")),
-        forward_name=_str(code_state.get("co_qualname") or code_state.get("co_name")),
-        forward_line=code_state.get("co_firstlineno")
-        if isinstance(code_state.get("co_firstlineno"), int) else None,
+        forward_file=_str(code.get("co_filename")),
+        forward_name=_str(code.get("co_qualname") or code.get("co_name")),
+        forward_line=line if isinstance(line, int) else None,
         sources=_sources(doc.get("source_info")),
         system=_system(doc.get("system_info")),
     )
 
 
 def _with(base: AotModel, **changes: Any) -> AotModel:
-    from dataclasses import replace
-
     return replace(base, **changes)
 
 
+def _state(value: Any) -> dict[Any, Any]:
+    """An object's state as one dict (a (dict, slots) pair merged); {} for anything else."""
+    if not isinstance(value, Obj):
+        return {}
+    state = value.state
+    if isinstance(state, tuple) and len(state) == 2:
+        state = {k: v for part in state if isinstance(part, dict) for k, v in part.items()}
+    return state if isinstance(state, dict) else {}
+
+
 def _sources(info: Any) -> tuple[InlinedSource, ...]:
-    if not isinstance(info, Inert):
-        return ()
-    raw = info.state().get("inlined_sources") or ()
+    raw = _state(info).get("inlined_sources") or ()
     found: dict[tuple[str, str], InlinedSource] = {}
     for item in raw if isinstance(raw, (set, frozenset, list, tuple)) else ():
-        state = item.state() if isinstance(item, Inert) else {}
+        state = _state(item)
         module, content = state.get("module"), state.get("content")
         if not isinstance(module, str) or not isinstance(content, str):
             continue
@@ -137,15 +99,14 @@ def _sources(info: Any) -> tuple[InlinedSource, ...]:
 
 
 def _system(info: Any) -> dict[str, str]:
-    if not isinstance(info, Inert):
-        return {}
+    state = _state(info)
     out = {}
     for name, label in SYSTEM_FIELDS.items():
-        value = info.state().get(name)
+        value = state.get(name)
         if value is None:
             continue
-        if isinstance(value, Inert):  # e.g. TorchVersion, a str subclass
-            value = value.args()[0] if value.args() else value.qualname
+        if isinstance(value, Obj):  # e.g. TorchVersion, a str subclass
+            value = value.args[0] if value.args else value.qualname
         if isinstance(value, tuple):
             value = ".".join(str(v) for v in value)
         out[label] = str(value)
