@@ -70,6 +70,15 @@ def test_a_guard_that_cannot_be_read_is_a_hit_that_says_so():
     assert piece.counters == {"autograd_cache_hit": 1, "fxgraph_cache_hit": 1}
 
 
+def test_a_guard_stored_as_something_other_than_text_is_not_a_clean_hit():
+    # read_entry gives guards=None when guards_expr is not a string
+    cache, lookup = _cache({AOT: (Entry("e1", 10, None, FX, ""),)}, {FX: (Entry("f1", 10, ""),)})
+    (piece,) = inductor.predict(cache, [CurrentPiece("g0/graph", 0, AOT, FX, hints=(8,))],
+                                lookup)
+    assert piece.cache == "hit" and piece.label == "hit (guards not checked)"
+    assert "not text" in piece.unchecked[0]
+
+
 def test_the_first_entry_whose_guards_hold_is_taken():
     entries = (Entry("a1", 10, "L['t0'] == 4", FX, "g4"), Entry("a2", 10, "L['t0'] == 8", FX,
                                                                  "g8"))

@@ -299,3 +299,16 @@ def test_permission_denied_is_one_line_and_exit_3(two_graphs_cache):
         for path in folder.rglob("*"):
             path.chmod(0o700)
         shutil.rmtree(folder)
+
+
+def test_the_report_is_never_written_over_the_snapshot_baked_into_the_cache(
+        two_graphs_cache, tmp_path, capsys):
+    cache = tmp_path / "cache"
+    shutil.copytree(two_graphs_cache, cache)
+    baked = cache / "cachekeys.json"
+    baked.write_text('{"a snapshot": "kept as it is"}')
+    code = run_cli(["check", *_inductor(cache), "-o", str(baked)])
+    err = capsys.readouterr().err.strip()
+    assert code == 3 and "\n" not in err
+    assert f"--output {baked} is the snapshot {baked} being compared" in err
+    assert baked.read_text() == '{"a snapshot": "kept as it is"}'

@@ -308,14 +308,23 @@ def test_live_snapshot_into_the_cache_then_check_calls_the_changed_piece_stale(
 
 
 def test_a_snapshot_baked_at_the_root_is_found_from_a_folder_inside(tmp_path):
-    from cachekey_cli.cache_hits import baked
+    from cachekey_cli import cache_hits
 
-    root = tmp_path / "root"
+    project = tmp_path / "project"
+    root = project / "caches" / "root"
     shutil.copytree(CACHES / "stale-artifacts", root)
-    (root / "cachekeys.json").write_text("{}")
     prefix = next(root.glob("torch_compile_cache/*/rank_0_0/backbone"))
-    assert baked.find(str(prefix), vllm=True) == str(root / "cachekeys.json")
-    assert baked.find(str(prefix), vllm=False) is None  # an Inductor cache: PATH itself only
+    # a project's own baseline above the cache root is not the cache's
+    (project / "cachekeys.json").write_text("{}")
+    for path in (root, root / "torch_compile_cache", prefix.parent.parent, prefix.parent, prefix):
+        assert cache_hits.find_snapshot("vllm", str(path), cache_hits.read("vllm", str(path))) \
+            is None, path
+    (root / "cachekeys.json").write_text("{}")
+    for path in (root, root / "torch_compile_cache", prefix.parent.parent, prefix.parent, prefix,
+                 prefix / "cache_key_factors.json"):
+        found = cache_hits.find_snapshot("vllm", str(path), cache_hits.read("vllm", str(path)))
+        assert found == str(root / "cachekeys.json"), path
+    assert cache_hits.baked.find(str(prefix)) is None  # an Inductor cache: PATH itself only
 
 
 def test_snapshot_into_a_folder_that_is_no_cache_is_exit_3_before_tracing(tmp_path, capsys):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from cachekey_cli.errors import OutputError
+from cachekey_cli.errors import InputError, OutputError
 
 
 def check_writable(path: str) -> None:
@@ -56,3 +56,23 @@ def write_atomic(path: str, text: str) -> None:
         except OSError:
             pass
         raise
+
+
+def same_file(a: str, b: str) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        try:
+            return os.path.samefile(a, b)
+        except OSError:
+            pass
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def protect_inputs(inputs: tuple[str, ...], outputs: dict[str, str | None]) -> None:
+    """Exit 3 before any work if a report would be written over a snapshot being read."""
+    for option, out in outputs.items():
+        for path in inputs:
+            if out and same_file(out, path):
+                raise InputError(
+                    f"{option} {out} is the snapshot {path} being compared",
+                    "write the report to another file; the snapshot is never modified",
+                )

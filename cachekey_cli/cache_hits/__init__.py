@@ -41,8 +41,12 @@ def read(profile: str, path: str) -> Any:
     return vllm_lookup.read(path)
 
 
-def find_snapshot(profile: str, path: str) -> str | None:
-    return baked_mod.find(path, vllm=profile != "torch-compile")
+def find_snapshot(profile: str, path: str, cache: Any) -> str | None:
+    """The snapshot baked into the cache ``read`` found at PATH: in PATH, or for a folder
+    inside a vLLM cache, in a folder above it up to the cache root."""
+    if profile == "torch-compile":
+        return baked_mod.find(path)
+    return baked_mod.find(path, baked_mod.LEVELS_BELOW_ROOT.get(cache.kind, 0))
 
 
 def check(run: Any, path: str, cache: Any, baked: baked_mod.Baked | None) -> CacheCheck:

@@ -21,8 +21,17 @@ from cachekey_cli.compare.drift import CheckResult
 from cachekey_cli.errors import InputError
 
 FILE_NAME = "cachekeys.json"
-# vLLM folders a snapshot may sit above: prefix -> rank -> hash -> torch_compile_cache -> root
-VLLM_DEPTH = 4
+# How far below the cache root each kind of vLLM PATH sits (root/torch_compile_cache/<hash>/
+# rank_<r>_<dp>/<prefix>): a snapshot baked into the cache is looked for up to the root, never
+# above it, where a project's own cachekeys.json may lie.
+LEVELS_BELOW_ROOT = {
+    "cache root": 0,
+    "torch_compile_cache": 1,
+    "hash folder": 2,
+    "rank folder": 3,
+    "prefix folder": 4,
+    "factors file": 4,  # PATH is the prefix folder's cache_key_factors.json
+}
 
 
 @dataclass(frozen=True)
@@ -33,10 +42,10 @@ class Baked:
     note: str | None = None
 
 
-def find(path: str, vllm: bool) -> str | None:
-    """The snapshot file in PATH or, for a folder inside a vLLM cache, in a folder above it."""
+def find(path: str, levels_up: int = 0) -> str | None:
+    """The snapshot file in PATH or in one of the ``levels_up`` folders above it."""
     folder = os.path.abspath(path if os.path.isdir(path) else os.path.dirname(path))
-    for _ in range((VLLM_DEPTH if vllm else 0) + 1):
+    for _ in range(levels_up + 1):
         candidate = os.path.join(folder, FILE_NAME)
         if os.path.isfile(candidate):
             return candidate
@@ -47,12 +56,11 @@ def find(path: str, vllm: bool) -> str | None:
     return None
 
 
-def compare(path: str, current: Snapshot) -> Baked:
-    """Load the baked snapshot and compare it with the current keys (``explain``'s account)."""
-    from cachekey_cli.baseline import load
+def compare(path: str, current: Snapshot, old: Snapshot) -> Baked:
+    """The baked snapshot ``old`` (read from ``path``) compared with the current keys
+    (``explain``'s account)."""
     from cachekey_cli.compare import drift
 
-    old = load.load(path)
     compared = old
     if old.model.get("name") == current.model.get("name") and old.model_id != current.model_id:
         # the same file, another factory (e.g. one per variant of the model): still comparable

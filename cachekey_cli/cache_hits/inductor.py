@@ -75,7 +75,11 @@ def _first_passing(entries: Sequence[Entry], hints: Sequence[int], exact: str | 
     """The entry torch would take, and the guard checks on the way to it."""
     checks: list[GuardCheck] = []
     for entry in sorted(entries, key=lambda e: (e.bytes == 0, e.name)):  # files, then this run's
-        if not entry.guards:  # no guards: torch takes it without evaluating anything
+        if entry.guards is None:  # stored, but not as text: taken as torch may take it, unread
+            checks.append(GuardCheck(entry.name, "", None,
+                                     "its guard expression is not text and was not read"))
+            return entry, checks
+        if entry.guards == "":  # no guards: torch takes it without evaluating anything
             return entry, checks
         if exact is not None:  # an AOT hit loads the forward whose guards are exactly these
             if entry.guards == exact:

@@ -6,14 +6,14 @@ and compare/drift.py (compare, classify). ``explain`` never imports torch.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
+from cachekey_cli.baseline.output import protect_inputs
 from cachekey_cli.cli import group as cli_mod
 from cachekey_cli.compare.categories import CATEGORIES
-from cachekey_cli.errors import ExitCode, InputError, UsageError
+from cachekey_cli.errors import ExitCode, UsageError
 
 CHECK_FORMATS = ("rich", "json", "markdown", "github")
 
@@ -78,26 +78,6 @@ def _check_outputs(*paths: str | None) -> None:
     for path in paths:
         if path:
             check_writable(path)
-
-
-def _same_file(a: str, b: str) -> bool:
-    if os.path.exists(a) and os.path.exists(b):
-        try:
-            return os.path.samefile(a, b)
-        except OSError:
-            pass
-    return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _protect_inputs(inputs: tuple[str, ...], outputs: dict[str, str | None]) -> None:
-    """Exit 3 before any work if a report would be written over a snapshot being read."""
-    for option, out in outputs.items():
-        for path in inputs:
-            if out and _same_file(out, path):
-                raise InputError(
-                    f"{option} {out} is the snapshot {path} being compared",
-                    "write the report to another file; the snapshot is never modified",
-                )
 
 
 def register(group: click.Group) -> None:
@@ -171,7 +151,7 @@ def check(g: Any, model: str, baseline_path: str | None, cache_path: str | None,
         run_check(g, model, cache_path, fmt, output, width, kw, _analyse_run)
     assert baseline_path is not None
 
-    _protect_inputs((baseline_path,), {"--output": output, "--junit-xml": junit})
+    protect_inputs((baseline_path,), {"--output": output, "--junit-xml": junit})
     old = baseline_load.load(baseline_path)  # fail fast, before tracing
     api.validate_baseline(old, baseline_path, model, variant)
     _check_outputs(output, junit)
@@ -190,7 +170,7 @@ def explain(g: Any, old_path: str, new_path: str, fmt: str | None, output: str |
     from cachekey_cli.baseline import load as baseline_load
     from cachekey_cli.compare import drift
 
-    _protect_inputs((old_path, new_path), {"--output": output, "--junit-xml": junit})
+    protect_inputs((old_path, new_path), {"--output": output, "--junit-xml": junit})
     old = baseline_load.load(old_path)
     new = baseline_load.load(new_path)
     _check_outputs(output, junit)

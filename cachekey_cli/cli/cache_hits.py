@@ -19,7 +19,7 @@ def run_check(g: Any, model: str, path: str, fmt: str | None, output: str | None
               width: int | None, kw: dict[str, Any], analyse: Any) -> None:
     from cachekey_cli import cache_hits
     from cachekey_cli.baseline import load as baseline_load
-    from cachekey_cli.baseline.output import check_writable
+    from cachekey_cli.baseline.output import check_writable, protect_inputs
     from cachekey_cli.render import CACHE_FORMATS, cache_renderers
 
     fmt = cli_mod.resolve_format(fmt)
@@ -30,14 +30,17 @@ def run_check(g: Any, model: str, path: str, fmt: str | None, output: str | None
         check_writable(output)
     profile = kw.get("profile") or "vllm"
     cache = cache_hits.read(profile, path)  # fail fast, before tracing
-    found = cache_hits.find_snapshot(profile, path)
-    baked_snapshot = baseline_load.load(found) if found else None
+    found = cache_hits.find_snapshot(profile, path, cache)
+    if found:
+        protect_inputs((found,), {"--output": output})
+    baked_snapshot = baseline_load.load(found) if found else None  # fail fast, before tracing
     analysis, snap, run = analyse(g, model, "tuple_return", kw)
     baked = None
     if baked_snapshot is not None and found is not None:
         from cachekey_cli.cache_hits import baked as baked_mod
 
-        baked = baked_mod.compare(found, baseline_load.from_dict(snap, "(current)"))
+        baked = baked_mod.compare(found, baseline_load.from_dict(snap, "(current)"),
+                                  baked_snapshot)
     result = cache_hits.check(run, path, cache, baked)
     color = fmt == "rich" and not output and cli_mod.stdout_is_tty()
     text = cache_renderers()[fmt](result, color=color, width=width or cli_mod.default_width())
