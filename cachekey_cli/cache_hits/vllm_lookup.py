@@ -253,6 +253,11 @@ def _builds(dep: Deployment) -> str:
     return f" (torch {', '.join(versions)}, as the AOT-compiled model records)" if versions else ""
 
 
+# vLLM 0.33.0's CompilerManager.load calls the adaptor's load outside its try (backends.py)
+STOPS = ("vLLM stops with that error instead of compiling the piece again (remove the folder, "
+         "or the index entry, to let it compile)")
+
+
 def _piece(p: CurrentPiece, entry: IndexEntry | None, rng: tuple[int, int],
            artifacts: dict[str, Artifact], torch_key: str, builds: tuple[str, str],
            keys: _Keys) -> PieceCache:
@@ -266,7 +271,7 @@ def _piece(p: CurrentPiece, entry: IndexEntry | None, rng: tuple[int, int],
     stored = {"index_cache_key": entry.aot_key, "artifact": entry.handle}
     if artifact is None:
         return PieceCache(p.id, "miss", (f"the index names {entry.handle}, which is not in the "
-                                         "folder: vLLM's load fails",), keys=mine,
+                                         f"folder: {STOPS}",), keys=mine,
                           stored=stored, place=place)
     stored["artifact_aot_key"] = artifact.aot_key
     stored["artifact_torch_key"] = artifact.torch_key
@@ -274,8 +279,8 @@ def _piece(p: CurrentPiece, entry: IndexEntry | None, rng: tuple[int, int],
         return PieceCache(p.id, "miss", (
             f"built by another torch: {artifact.name} carries build key "
             f"{artifact.torch_key[:8]}…{builds[0]}, this torch's is {torch_key[:8]}…{builds[1]}; "
-            "torch's CompiledArtifact.load refuses it (torch_key mismatch)",), keys=mine,
-            stored=stored, place=place)
+            f"torch's CompiledArtifact.load refuses it (torch_key mismatch): {STOPS}",),
+            keys=mine, stored=stored, place=place)
     held = [k for k in (artifact.aot_key,) if k]
     word, reason, unchecked = keys.compare(p, held, f"{artifact.name}")
     reasons = [reason]
