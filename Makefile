@@ -43,7 +43,8 @@ test-torch214:
 	$(MAKE) test VENV=$(VENV214) TORCH="$(TORCH214)"
 
 # Heavy and not part of `make test`: real vLLM compiles on the CPU, compared with cachekey's
-# keys (tests/real_vllm/), plus the live check of vLLM's code hash from cachekey's own venv.
+# keys (tests/real_vllm/), plus, from cachekey's own venv, the live checks that call into vLLM's
+# venv: vLLM's code hash, and snapshot --into then check --cache on a real vLLM cache.
 # The torch pin of this project does not apply in vLLM's venv (vLLM pins its own torch).
 $(VLLM_BIN)/python:
 	$(PYTHON) -m venv $(VLLM_VENV)
@@ -57,7 +58,7 @@ $(VLLM_STAMP): pyproject.toml Makefile | $(VLLM_BIN)/python
 test-vllm: $(VLLM_STAMP) $(STAMP)
 	$(VLLM_BIN)/python -m pytest -q -p no:cacheprovider tests/real_vllm
 	CACHEKEY_VLLM_PYTHON="$(abspath $(VLLM_BIN))/python" $(BIN)/python -m pytest -q \
-		-p no:cacheprovider tests/test_vllm_cache_model.py -k live_vllm
+		-p no:cacheprovider tests/test_vllm_cache_model.py tests/test_cache_hits_vllm.py -k live
 
 lint: $(STAMP)
 	$(BIN)/ruff check cachekey_cli tests benchmarks

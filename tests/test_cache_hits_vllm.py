@@ -282,7 +282,8 @@ SRC = Path("/tmp/cachekey-vllm-stale-src")  # where the fixtures' traced files l
 def test_live_snapshot_into_the_cache_then_check_calls_the_changed_piece_stale(
         cache, mode, tmp_path):
     """In a vLLM environment: bake a snapshot into the fixture cache with OUT_SCALE = 1.0, then
-    check with 2.0: the piece whose graph moved is stale, the others hit."""
+    check with 2.0: the piece whose graph moved is stale, the others hit. Both runs take the
+    config the fixtures were compiled with, so the keys and the folder are vLLM's exactly."""
     if SRC.exists():
         shutil.rmtree(SRC)
     SRC.mkdir(parents=True)
@@ -297,12 +298,16 @@ def test_live_snapshot_into_the_cache_then_check_calls_the_changed_piece_stale(
                               text=True, cwd=ROOT, env=env, timeout=600)
 
     model = str(SRC / "scaled_decoder.py")
-    done = cachekey("-q", "snapshot", model, "--into", str(root))
+    config = ("--vllm-config", str(FIXTURES / "vllm" / "cpu_config.json"))
+    done = cachekey("-q", "snapshot", model, *config, "--into", str(root))
     assert done.returncode == 0, done.stderr
     (SRC / "scale_config.py").write_text("OUT_SCALE = 2.0\n")
-    done = cachekey("-q", "check", model, "--cache", str(root), "--format", "json")
+    done = cachekey("-q", "check", model, *config, "--cache", str(root), "--format", "json")
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
+    assert not any("torch side only" in n for n in doc["notes"]), doc["notes"]  # exact keys
+    if mode == "0":  # the hash folder vLLM's own factors name for this deployment is there
+        assert doc["facts"]["folder"].endswith("(this deployment's)"), doc["facts"]
     assert [p["cache"] for p in doc["pieces"]] == ["hit", "hit", "stale"]
     assert any("2.0" in f for f in doc["pieces"][2]["findings"])
 
