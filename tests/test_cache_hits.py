@@ -70,10 +70,12 @@ def test_two_graphs_prediction_equals_warm_counters(two_graphs_cache, factory, f
     assert code == (0 if words == ["hit", "hit"] else 1)
 
 
-@pytest.mark.parametrize(("factory", "words"), [("build", ["hit"]), ("build_eps", ["miss"])])
-def test_custom_op_fixture_prediction_equals_warm_counters(custom_op_cache, factory, words,
+@pytest.mark.parametrize(("factory", "flags", "words"), [
+    ("build", (), ["hit"]), ("build_eps", (), ["miss"]), ("build_bf16", (), ["miss"]),
+    ("build", ("fallback_random=True",), ["miss"])], ids=["same", "eps", "bf16", "flag"])
+def test_custom_op_fixture_prediction_equals_warm_counters(custom_op_cache, factory, flags, words,
                                                            tmp_path, capsys, monkeypatch):
-    _, got, doc = _truth(tmp_path, custom_op_cache, f"{PERTURBED}:{factory}", (), capsys,
+    _, got, doc = _truth(tmp_path, custom_op_cache, f"{PERTURBED}:{factory}", flags, capsys,
                          monkeypatch)
     assert got == words
     if words == ["miss"]:

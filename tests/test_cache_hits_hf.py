@@ -44,7 +44,7 @@ def test_llama_prediction_equals_warm_counters(llama_cache, suffix, flags, word,
     assert set(got) == {word}
 
 
-@pytest.mark.parametrize(("suffix", "flags", "word"), CASES[:2], ids=["same", "eps"])
+@pytest.mark.parametrize(("suffix", "flags", "word"), CASES, ids=["same", "eps", "bf16", "flag"])
 def test_gpt2_prediction_equals_warm_counters(gpt2_cache, suffix, flags, word, tmp_path,
                                               capsys, monkeypatch):
     _, got, _ = _truth(tmp_path, gpt2_cache, f"{HF}:gpt2{suffix}", flags, capsys, monkeypatch)
