@@ -17,13 +17,6 @@ from dataclasses import dataclass, field
 from cachekey_cli.errors import ExitCode
 
 WORDS = ("stale", "miss", "hit")  # also the order pieces are reported in
-COUNTERS = (
-    "autograd_cache_hit",
-    "autograd_cache_miss",
-    "autograd_cache_guard_miss",
-    "fxgraph_cache_hit",
-    "fxgraph_cache_miss",
-)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from typing import Any
 from cachekey_cli.cache_hits import baked as baked_mod
 from cachekey_cli.cache_hits import vllm_aot, vllm_folder
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache
+from cachekey_cli.cache_hits.vllm_aot import DAMAGED
 from cachekey_cli.errors import InputError
 from cachekey_cli.vllm_cache.code_check import ModelCode
 from cachekey_cli.vllm_cache.code_factor import code_hash
@@ -38,7 +39,6 @@ from cachekey_cli.vllm_cache.factors import folder_hash_033
 from cachekey_cli.vllm_cache.records import Artifact, Deployment, IndexEntry, PrefixFolder
 
 VERSION = "0.33.0"
-DAMAGED = "the cache is damaged: delete the folder (vLLM compiles again) or bake it again"
 NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself adds: its "
              "PostGradPassManager), so they cannot equal the cache's")
 

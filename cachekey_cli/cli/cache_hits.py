@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from cachekey_cli.analysis import profiles
 from cachekey_cli.cli import group as cli_mod
 from cachekey_cli.errors import UsageError
 
@@ -28,7 +29,7 @@ def run_check(g: Any, model: str, path: str, fmt: str | None, output: str | None
                          f"use one of: {', '.join(CACHE_FORMATS)}")
     if output:
         check_writable(output)
-    profile = kw.get("profile") or "vllm"
+    profile = kw.get("profile") or profiles.DEFAULT
     cache = cache_hits.read(profile, path)  # fail fast, before tracing
     found = cache_hits.find_snapshot(profile, path, cache)
     if found:
@@ -45,7 +46,8 @@ def run_check(g: Any, model: str, path: str, fmt: str | None, output: str | None
     color = fmt == "rich" and not output and cli_mod.stdout_is_tty()
     text = cache_renderers()[fmt](result, color=color, width=width or cli_mod.default_width())
     cli_mod.emit(text, output)
-    if not g.quiet and result.exit_code:
+    unchecked = any(p.cache == "hit" and p.unchecked for p in result.pieces)
+    if (result.exit_code and not g.quiet) or unchecked:  # an unchecked pass says so, even -q
         cli_mod.say(f"cachekey: {result.sentence()}")
     raise cli_mod.Exit(result.exit_code)
 
