@@ -315,3 +315,19 @@ def test_training_mode_is_config_drift(tmp_path, monkeypatch, capsys):
     assert run_cli(["check", fixture_arg(BASE), "--baseline", str(path), "--training",
                     "--allow", "config"]) == 0
     assert os.path.getsize(path) == len(baseline.dumps(old).encode())
+
+
+def test_a_baseline_taken_without_vllm_names_the_client_where_vllm_is_installed(tmp_path,
+                                                                                capsys):
+    old = json.loads((GOLDEN / "layer" / "old.json").read_text())
+    new = json.loads(json.dumps(old))
+    new["profile"].update(client="vLLM 0.33.0 (importable)", vllm_version="0.33.0",
+                          not_reproduced=[])
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    run_cli(["explain", str(tmp_path / "old.json"), str(tmp_path / "new.json"), "--format",
+             "json"])
+    context = json.loads(capsys.readouterr().out)["context"]
+    assert ("config profile client: vLLM 0.33.0 (torch side; vLLM not importable) → "
+            "vLLM 0.33.0 (importable)") in context
+    assert "config profile vllm_version: (none) → 0.33.0" in context

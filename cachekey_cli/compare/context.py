@@ -45,7 +45,9 @@ def context(old: Snapshot, new: Snapshot) -> tuple[str, ...]:
         out.append(f"config mode: {mode(old)} → {mode(new)} (--training)")
     if profile_name(old) != profile_name(new):
         out.append(f"config profile: {profile_name(old)} → {profile_name(new)}")
-    for name in ("cache_mode", "compile_range", "compile_sizes"):
+    # the client (vLLM importable or its torch side) and vLLM's release decide what the keys
+    # cover: a baseline taken without vLLM drifts in vLLM's own config where it is installed
+    for name in ("client", "vllm_version", "cache_mode", "compile_range", "compile_sizes"):
         a, b = old.profile.get(name), new.profile.get(name)
         if a != b and old.profile and new.profile:
             out.append(f"config profile {name}: {fmt(a)} → {fmt(b)}")
