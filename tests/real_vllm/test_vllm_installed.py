@@ -114,3 +114,15 @@ def test_a_local_build_of_the_checked_release_gets_no_warning():
 
     assert InstalledVllmProfile("0.33.0+cpu", None).warnings() == []
     assert InstalledVllmProfile("0.34.0", None).warnings()
+
+
+def test_the_torch_side_can_be_asked_for_where_vllm_is_importable(capsys, monkeypatch):
+    monkeypatch.setenv("CACHEKEY_VLLM_TORCH_SIDE", "1")
+    assert run_cli(["-q", "diff", MLP, "--format", "json"]) in (0, 1)
+    profile = json.loads(capsys.readouterr().out)["profile"]
+    assert profile["client"].startswith("vLLM 0.33.0 (torch side")
+    assert profile["not_reproduced"] and profile["vllm_version"] is None
+    assert any("CACHEKEY_VLLM_TORCH_SIDE=1" in n for n in profile["notes"])
+    cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")
+    assert run_cli(["-q", "diff", MLP, "--vllm-config", cfg]) == 3
+    assert "CACHEKEY_VLLM_TORCH_SIDE=1 keys on the torch side" in capsys.readouterr().err

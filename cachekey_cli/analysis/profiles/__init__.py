@@ -15,11 +15,15 @@ keyed, so that the keys are the ones that client files its artifacts under.
 
 from __future__ import annotations
 
+import os
+
 from cachekey_cli.analysis.profiles.profile import Profile, ProfileInfo
 from cachekey_cli.errors import InputError, UsageError
 
 NAMES = ("vllm", "torch-compile")
 DEFAULT = "vllm"
+# set to 1, the vllm profile keys on the torch side even where vLLM is importable
+TORCH_SIDE_VARIABLE = "CACHEKEY_VLLM_TORCH_SIDE"
 
 __all__ = ["DEFAULT", "NAMES", "Profile", "ProfileInfo", "get"]
 
@@ -41,15 +45,19 @@ def get(name: str, vllm_config: str | None = None) -> Profile:
         return TorchCompileProfile()
     from cachekey_cli.analysis.profiles import vllm_live
 
-    found = vllm_live.probe()
+    torch_side = os.environ.get(TORCH_SIDE_VARIABLE) == "1"  # e.g. for a baseline taken
+    found = vllm_live.Probe(None) if torch_side else vllm_live.probe()  # where vLLM is absent
     if found.version is not None:
         from cachekey_cli.analysis.profiles.vllm_installed import InstalledVllmProfile
 
         return InstalledVllmProfile(found.version, vllm_config)
     if vllm_config is not None:
-        reason = f"import vllm fails: {found.error}" if found.error else "vLLM is not installed"
+        reason = (f"{TORCH_SIDE_VARIABLE}=1 keys on the torch side" if torch_side else
+                  f"import vllm fails: {found.error}" if found.error else "vLLM is not installed")
         raise InputError(f"--vllm-config needs vLLM, and {reason}",
                          "run cachekey where vLLM is installed, or drop --vllm-config")
     from cachekey_cli.analysis.profiles.vllm import VllmProfile
 
-    return VllmProfile(import_error=found.error)
+    profile = VllmProfile(import_error=found.error)
+    profile.torch_side_asked = torch_side
+    return profile

@@ -61,6 +61,7 @@ class VllmProfile(Profile):
         self.release = torchapi.torch_release()
         self.mode: CacheMode = read_mode(self.release)
         self.import_error = import_error  # vLLM installed, but ``import vllm`` failed
+        self.torch_side_asked = False  # CACHEKEY_VLLM_TORCH_SIDE=1, whether vLLM is there or not
 
     def capture_style(self) -> CaptureStyle:
         """``torch.compile(forward, fullgraph=True, dynamic=False)`` (``compilation/wrapper.py``),
@@ -127,6 +128,9 @@ class VllmProfile(Profile):
         if self.import_error:
             notes.append(f"vLLM is installed but import vllm fails ({self.import_error}): "
                          "keys are taken on the torch side")
+        if self.torch_side_asked:
+            notes.append("CACHEKEY_VLLM_TORCH_SIDE=1: keys are taken on the torch side, "
+                         "whether vLLM is importable or not")
         return ProfileInfo(
             name=self.name,
             client=f"vLLM {VLLM_MIRRORED} (torch side; vLLM not importable)",

@@ -89,7 +89,9 @@ class InstalledVllmProfile(VllmProfile):
         if len(ranges) != 1:
             raise InputError(
                 f"this config compiles {len(ranges)} ranges {ranges}; cachekey keys one",
-                "drop compilation_config.compile_ranges_endpoints")
+                "drop compilation_config.compile_ranges_endpoints, or turn off the pass_config "
+                "fusion that adds range endpoints (vLLM adds them for fuse_allreduce_rms and "
+                "fuse_rope_kvcache)")
         self.range = ranges[0]
         if self.live.dynamic_shapes_type() != "backed":
             self.unmirrored.append(
