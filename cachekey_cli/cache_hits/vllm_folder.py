@@ -75,8 +75,12 @@ def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None,
            factors: Mapping[str, str] | None = None) -> Choice:
     """``expected`` and ``factors``: the folder name and factor hashes vLLM's own functions
     give this deployment (the profile's, where vLLM is importable)."""
-    folders = [f for f in dep.folders if f.rank in (RANK, None)] or list(dep.folders)
+    rank = (factors or {}).get("rank_folder", RANK)  # where vLLM is importable: its own
+    folders = [f for f in dep.folders if f.rank in (rank, None)] or list(dep.folders)
     named = dep.kind in ("hash folder", "rank folder", "prefix folder", "factors file")
+    prefix = (factors or {}).get("prefix")
+    if prefix is not None:  # one hash folder may hold several models (vLLM's prefixes)
+        folders = [f for f in folders if f.prefix in (prefix, None)] or folders
     if expected is not None:
         found = next((f for f in folders if f.hash == expected), None)
         if found is not None:
