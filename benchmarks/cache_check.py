@@ -22,7 +22,9 @@ subgraph of the snapshot; ``--cache``: every compiled piece, each with a
 hit/miss/stale answer). Anything else, or a difference over the budget, is a
 failure: ``bench()`` lists it under ``failures`` and ``main`` exits 1.
 
-Run alone: ``python benchmarks/cache_check.py [--layers N] [--reps N]``.
+Run alone: ``python benchmarks/cache_check.py [--layers N] [--reps N]``; it
+writes benchmarks/results/cache-check-<UTC time>.json (``make bench`` puts the
+same record under ``cache_check`` in its own file).
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ import shutil
 import statistics
 import sys
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.run import BIN, MODEL, _env, measure  # noqa: E402
+from benchmarks.run import BIN, MODEL, RESULTS, _env, machine, measure  # noqa: E402
 from cachekey_cli.cache_hits.records import WORDS  # noqa: E402
 
 ARTIFACTS = 1000
@@ -219,9 +222,21 @@ def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--layers", type=int, default=8)
     ap.add_argument("--reps", type=int, default=REPS, help="timed runs of each command")
+    ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/...)")
     args = ap.parse_args(argv)
-    doc = bench(args.layers, args.reps)
-    print(json.dumps(doc, indent=2))
+    started = datetime.now(timezone.utc)
+    doc = {"machine": machine(), "started": started.isoformat(timespec="seconds"),
+           **bench(args.layers, args.reps)}
+    out = Path(args.out) if args.out else RESULTS / f"cache-check-{started:%Y%m%d-%H%M%S}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    for profile in ("vllm", "torch-compile"):
+        c = doc.get(profile, {})
+        if "extra_s" in c:
+            print(f"{profile}: --cache {c['cache']['wall_s_median']} s, --baseline "
+                  f"{c['baseline']['wall_s_median']} s: {c['extra_s']:+} s wall, "
+                  f"{c['extra_cpu_s']:+} s CPU (budget +{BUDGET_S} s)")
+    print(f"wrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}")
     for failure in doc["failures"]:
         print(f"cache_check: FAILED: {failure}", file=sys.stderr)
     return 1 if doc["failures"] else 0
