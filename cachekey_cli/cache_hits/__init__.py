@@ -24,6 +24,7 @@ from typing import Any
 
 from cachekey_cli.cache_hits import baked as baked_mod
 from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
+from cachekey_cli.wording import plural
 
 SNAPSHOT_NAME = baked_mod.FILE_NAME
 
@@ -85,8 +86,9 @@ def _inductor(analysis: Any, path: str, cache: Any, now: Any) -> CacheCheck:
     pieces = inductor.predict(cache, now, inductor_dir.folder, bundled=bundled)
     facts = (
         ("cache", f"Inductor cache {path}"),
-        ("holds", f"{len(cache.aot_keys)} AOTAutograd keys, {len(cache.fx_keys)} FX-graph keys"),
-        ("current", f"torch {analysis.environment.torch}, {len(now)} Dynamo graphs"),
+        ("holds", f"{plural(len(cache.aot_keys), 'AOTAutograd key')}, "
+                  f"{plural(len(cache.fx_keys), 'FX-graph key')}"),
+        ("current", f"torch {analysis.environment.torch}, {plural(len(now), 'Dynamo graph')}"),
     )
     return CacheCheck(model=_model_id(analysis), profile="torch-compile", path=path,
                       kind="Inductor cache", pieces=pieces, facts=facts)
