@@ -107,3 +107,26 @@ def test_words_order_and_exit_code():
     assert result.sentence().startswith("3 compiled pieces: 1 stale")
     ok = CacheCheck("m:build", "vllm", "/c", "cache root", (PieceCache("g", "hit", ()),))
     assert int(ok.exit_code) == 0 and ok.sentence() == "The compiled piece hits the cache."
+
+
+def test_rich_report_puts_stale_first_and_wraps_under_its_own_column():
+    from cachekey_cli.render import cache_renderers
+
+    long = "a note long enough to wrap at a hundred columns " * 3
+    result = CacheCheck(
+        "m.py:build", "vllm", "/c", "cache root",
+        (PieceCache("g0/submod_0", "hit", ("found",)),
+         PieceCache("g0/submod_2", "stale", ("the header holds another key",))),
+        facts=(("mode", long),), notes=(long,),
+        folder=("code hash 1 → 2", "    " + long))
+    text = cache_renderers()["rich"](result, color=False, width=100)
+    lines = text.splitlines()
+    assert all(len(line) <= 100 for line in lines)
+    assert lines.index(next(x for x in lines if "g0/submod_2" in x)) < \
+        lines.index(next(x for x in lines if "g0/submod_0" in x))  # stale first
+    note = next(i for i, x in enumerate(lines) if x.startswith("note: a note"))
+    assert lines[note + 1].startswith("      ") and lines[note + 1].strip()  # hangs under it
+    mode = next(i for i, x in enumerate(lines) if "│ mode " in x)
+    assert lines[mode + 1].startswith("│           ")  # the value wraps under the value
+    deep = next(i for i, x in enumerate(lines) if x.startswith("      a note"))
+    assert lines[deep + 1].startswith("      ")  # a folder line keeps its own indent

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich import box
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -20,17 +21,28 @@ STYLE = {"stale": "bold red", "miss": "yellow", "hit": "green"}
 
 
 def _header(result: CacheCheck) -> Panel:
-    t = Text()
-    t.append(f"{'model':<10}", style="dim")
-    t.append(result.model, style="bold")
-    t.append(f"  profile {result.profile}")
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim", no_wrap=True)
+    grid.add_column(overflow="fold")  # a long value wraps under itself, not under the label
+    model = Text(result.model, style="bold")
+    model.append(f"  profile {result.profile}", style="")
+    grid.add_row("model", model)
     for label, value in result.facts:
-        t.append(f"\n{label:<10}", style="dim")
-        t.append(value)
-    t.append(f"\n{'snapshot':<10}", style="dim")
-    t.append(result.snapshot or "none in the cache (bake one with `cachekey snapshot MODEL "
-             "--into CACHE`)")
-    return Panel(t, title="[bold]cachekey check[/] will the cache hit?", box=box.ROUNDED)
+        grid.add_row(label, Text(value))
+    grid.add_row("snapshot", Text(result.snapshot or "none in the cache (bake one with "
+                                  "`cachekey snapshot MODEL --into CACHE`)"))
+    return Panel(grid, title="[bold]cachekey check[/] will the cache hit?", box=box.ROUNDED)
+
+
+def _hanging(label: str, lines: Any, style: str = "") -> Table:
+    """``label`` then each line, wrapped lines indented under the first."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style=style)
+    grid.add_column(overflow="fold", style=style)
+    for i, line in enumerate(lines):
+        body = line.lstrip(" ")  # a line's own indent stays, and its wrapped lines keep it
+        grid.add_row(label if i == 0 else "", Padding(Text(body), (0, 0, 0, len(line) - len(body))))
+    return grid
 
 
 def _table(result: CacheCheck) -> Table:
@@ -68,17 +80,15 @@ def render(result: CacheCheck, *, color: bool = True, width: int = 100, **_: Any
     console, buf = make_console(width, color)
     console.print(_header(result))
     for note in result.notes:
-        console.print(Text(f"note: {note}", style="yellow"))
+        console.print(_hanging("note:", [note], style="yellow"))
     if result.folder:
         console.print(Text("Why the folder differs", style="bold underline"))
-        for line in result.folder:
-            console.print(Text(f"  {line}"))
+        console.print(_hanging(" ", result.folder))
     console.print(_table(result))
     if result.context:
         console.print(Text("What changed around the model (against the snapshot in the cache)",
                            style="bold underline"))
-        for c in result.context:
-            console.print(Text(f"  {c}"))
+        console.print(_hanging(" ", result.context))
     # the table shows each piece's first reason: list the pieces that have more to say
     shown = [p for p in result.ordered if p.unchecked or len(p.reasons) > 1 or p.guards
              or p.findings]
