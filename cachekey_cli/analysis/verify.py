@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cachekey_cli.errors import InputError
 from cachekey_cli.results import Analysis
 
 
@@ -46,6 +47,11 @@ def verify(options: Any, analysis: Analysis, progress: Progress | None = None) -
     overrides = pipeline.parse_overrides(options)
     with contextlib.ExitStack() as stack:
         prep = prepare.prepare(options, stack)
+        blocker = prep.profile.verify_blocker()
+        if blocker:
+            raise InputError(f"--verify compiles on the client's path, and {blocker}",
+                             "run --verify where the client's kernels are installed; the keys "
+                             "themselves do not need them")
         with torchapi.config_patched(overrides["inductor"], overrides["functorch"]):
             if prep.profile.splits:
                 return _verify_pieces(options, analysis, prep, overrides, progress)

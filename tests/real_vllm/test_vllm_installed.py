@@ -126,3 +126,14 @@ def test_the_torch_side_can_be_asked_for_where_vllm_is_importable(capsys, monkey
     cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")
     assert run_cli(["-q", "diff", MLP, "--vllm-config", cfg]) == 3
     assert "CACHEKEY_VLLM_TORCH_SIDE=1 keys on the torch side" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not vllm_live.missing_kernels(), reason="vLLM's kernels are installed here")
+def test_verify_where_vllm_has_no_kernels_is_one_line_naming_them(capsys):
+    cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")
+    assert run_cli(["-q", "diff", MLP, "--vllm-config", cfg, "--verify"]) == 3
+    out, err = capsys.readouterr()
+    ours = [line for line in err.splitlines() if line.startswith("cachekey")]  # not torch's
+    assert out == "" and len(ours) == 1
+    assert "--verify compiles on the client's path, and this vLLM has no compiled kernels" in \
+        ours[0]

@@ -51,6 +51,10 @@ class Profile:
         """``ARG:DIM`` the client marks on its own, when the user names none."""
         return None
 
+    def verify_blocker(self) -> str | None:
+        """Why a real compile on this path (``--verify``) cannot run here, if it cannot."""
+        return None
+
     def backend_entered(self) -> None:
         """Called at each graph, inside the Dynamo backend call, before the split."""
 

@@ -111,6 +111,9 @@ class InstalledVllmProfile(VllmProfile):
         ops = tuple(SplitOp(n, None, self.live.should_split(n)) for n in names)
         return names, self.origin, ops
 
+    def verify_blocker(self) -> str | None:
+        return vllm_live.missing_kernels()
+
     def compile_sizes(self, asked: Sequence[int]) -> tuple[int, ...]:
         return tuple(sorted(set(self.live.sizes())))
 

@@ -53,6 +53,18 @@ def probe() -> Probe:
     return _PROBED[0]
 
 
+def missing_kernels() -> str | None:
+    """Why vLLM's compile passes cannot run here: its compiled kernels are absent."""
+    try:
+        spec = importlib.util.find_spec("vllm._C")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        return None
+    return ("this vLLM has no compiled kernels (vllm._C), which its passes call "
+            "(e.g. torch.ops._C.rotary_embedding)")
+
+
 def installed() -> bool:
     """A ``vllm`` package on the path, without importing it.
 
