@@ -51,15 +51,15 @@ class AotLoad:
 
 
 def load(dep: Deployment, code: ModelCode, m: vllm_folder.Mode, expected: str | None,
-         torch_version: str) -> AotLoad:
-    """Which AOT-compiled model this warm start loads, or why none."""
+         torch_version: str, rank: str = vllm_folder.RANK) -> AotLoad:
+    """Which AOT-compiled model this warm start (of ``rank``'s folder) loads, or why none."""
     if not m.aot:
         return AotLoad(None, why="VLLM_USE_AOT_COMPILE=0: there is no AOT-compiled model")
-    models = [x for x in dep.aot_models if x.rank == vllm_folder.RANK]
+    models = [x for x in dep.aot_models if x.rank == rank]
     model, notes = pick_model(models, code, expected)
     if model is None:
         where = f"torch_aot_compile/{expected[:12]}…" if expected else "an AOT-compiled model"
-        return AotLoad(None, why=f"the cache has no {where} for {vllm_folder.RANK}",
+        return AotLoad(None, why=f"the cache has no {where} for {rank}",
                        notes=notes)
     if model.problem:
         raise InputError(f"AOT-compiled model {model.path} {model.problem}", DAMAGED)
@@ -67,7 +67,7 @@ def load(dep: Deployment, code: ModelCode, m: vllm_folder.Mode, expected: str | 
     if built and built != torch_version:
         return AotLoad(None, model, f"built by torch {built}, this is torch {torch_version}: "
                        "the AOT-compile folder's name covers the torch build", notes=notes)
-    record = next((f for f in dep.folders if f.rank in (vllm_folder.RANK, None)), None)
+    record = next((f for f in dep.folders if f.rank in (rank, None)), None)
     if expected is None and record is not None:
         moved = [v for v, _, _ in vllm_folder.env_changes(record)]
         moved += [v for v, x in m.recorded(record).items() if x != m.wanted()[v]]

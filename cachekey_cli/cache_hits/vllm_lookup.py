@@ -119,7 +119,8 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
              ("mode", f"{m.name} (from VLLM_USE_AOT_COMPILE, VLLM_USE_MEGA_AOT_ARTIFACT; "
                       f"vLLM {VERSION})"),
              ("torch", f"{analysis.environment.torch}, build key {torch_key[:8]}…")]
-    aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch)
+    rank = (getattr(info, "folder_factors", None) or {}).get("rank_folder", vllm_folder.RANK)
+    aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
     if m.mega:
         pieces, more, lines = _mega(dep, now, keys, aot)
     else:
