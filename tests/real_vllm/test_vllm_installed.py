@@ -27,7 +27,7 @@ pytestmark = pytest.mark.skipif(
 
 def test_importing_cachekey_imports_no_vllm():
     code = ("import sys, cachekey_cli, cachekey_cli.cli, cachekey_cli.analysis.profiles; "
-            "from cachekey_cli.analysis.profiles import vllm_live, vllm_installed; "
+            "from cachekey_cli.analysis.profiles import vllm_config, vllm_installed, vllm_live; "
             "print(sorted(m for m in sys.modules if m == 'vllm' or m.startswith('vllm.')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True)

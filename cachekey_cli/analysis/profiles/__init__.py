@@ -8,7 +8,8 @@ keyed, so that the keys are the ones that client files its artifacts under.
   Dynamo backend: on the torch side where vLLM is not importable
   (``profiles/vllm.py``, with its cache modes in ``profiles/vllm_mode.py``),
   with vLLM's own settings where it is (``profiles/vllm_installed.py``, which
-  reaches vLLM through ``profiles/vllm_live.py``, the one module importing it).
+  reaches vLLM through ``profiles/vllm_live.py`` and ``profiles/vllm_config.py``, the
+  modules importing it).
 - ``torch-compile``: ``torch.compile(model)`` with the Inductor backend, one
   compiled unit per Dynamo graph (``profiles/torch_compile.py``).
 """

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from cachekey_cli.analysis.profiles import vllm_live
+from cachekey_cli.analysis.profiles import vllm_config, vllm_live
 from cachekey_cli.analysis.profiles.profile import CaptureStyle, flat_settings
 from cachekey_cli.analysis.profiles.vllm import AOT_COMPILE_FLAGS, VllmProfile
 from cachekey_cli.analysis.profiles.vllm_mode import CacheMode
@@ -70,7 +70,7 @@ class InstalledVllmProfile(VllmProfile):
             fill["splitting_ops"] = list(split_ops)
         if compile_sizes:
             fill["compile_sizes"] = list(compile_sizes)
-        config, notes = vllm_live.build_config(self.config_path, fill)
+        config, notes = vllm_config.build_config(self.config_path, fill)
         for key, value in fill.items():
             have = getattr(config.compilation_config, key)
             if key == "compile_sizes" and sorted(have or ()) != sorted(value):

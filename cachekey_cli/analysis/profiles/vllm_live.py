@@ -1,4 +1,4 @@
-"""vLLM itself, where it is installed: the one module of cachekey that imports ``vllm``.
+"""vLLM itself, where it is installed: with ``vllm_config``, the only code that imports it.
 
 Nothing imports this module at package import time, and ``probe()`` is the
 only way in: it looks for vLLM without importing it, and imports it once, on
@@ -6,7 +6,8 @@ demand. Where ``import vllm`` works, the ``vllm`` profile takes from vLLM's own
 code everything that enters a piece's keys and the cache folder's name
 (``profiles/vllm_installed.py`` says which call does what):
 
-- the ``VllmConfig``, built from ``--vllm-config`` with vLLM's config classes;
+- the ``VllmConfig``, built from ``--vllm-config`` with vLLM's config classes
+  (``vllm_config.py``);
 - ``VllmBackend(vllm_config).configure_post_pass()``: the ``config_patches``,
   with the ``PostGradPassManager`` whose ``uuid()`` enters both keys;
 - ``CompilerManager.compile_context(range)`` (``pass_context``) around each compile,
@@ -23,12 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import hashlib
 import importlib.util
-import json
-import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,88 +85,6 @@ def _probe() -> Probe:
     except Exception as exc:
         return Probe(None, exception_line(exc))
     return Probe(str(vllm.__version__))
-
-
-def build_config(path: str | None, fill: Mapping[str, Any]) -> tuple[Any, tuple[str, ...]]:
-    """A ``VllmConfig`` from a JSON file of its fields, and notes on what was filled in.
-
-    Each top-level key is a ``VllmConfig`` field; a dataclass field's value is
-    validated by vLLM's config class exactly as ``vllm serve --<field> JSON`` does
-    (pydantic's ``TypeAdapter(cls).validate_json``). ``fill`` gives
-    ``compilation_config`` entries the file leaves unset.
-    """
-    from pydantic import TypeAdapter, ValidationError
-    from vllm.config import VllmConfig
-    from vllm.platforms import current_platform
-
-    where = f"--vllm-config {path}" if path else "vLLM's default config"
-    doc = _read(path) if path else {}
-    hints = typing.get_type_hints(VllmConfig)
-    names = {f.name for f in dataclasses.fields(VllmConfig)}
-    notes = []
-    if fill:
-        compilation = doc.setdefault("compilation_config", {})
-        if isinstance(compilation, dict):
-            for key, value in fill.items():
-                compilation.setdefault(key, value)
-    if "device_config" not in doc and not current_platform.device_type:
-        doc["device_config"] = {"device": "cpu"}
-        notes.append("vLLM finds no accelerator here: device_config.device='cpu'")
-    kwargs: dict[str, Any] = {}
-    for name, value in doc.items():
-        if name not in names:
-            raise InputError(f"{where}: {name!r} is not a VllmConfig field",
-                             "top-level keys are VllmConfig field names, e.g. compilation_config")
-        cls = _config_class(hints.get(name))
-        if cls is None:
-            kwargs[name] = value
-            continue
-        try:
-            kwargs[name] = TypeAdapter(cls).validate_json(json.dumps(value))
-        except ValidationError as exc:
-            raise _field_error(where, name, exc) from exc
-        except Exception as exc:  # a config class's own check, outside pydantic's wrapping
-            raise InputError(f"{where}: {name}: {exception_line(exc)}",
-                             "fix or drop that field") from exc
-    try:
-        return VllmConfig(**kwargs), tuple(notes)
-    except ValidationError as exc:
-        raise _field_error(where, None, exc) from exc
-    except Exception as exc:
-        raise InputError(f"{where}: vLLM rejects the config: {exception_line(exc)}",
-                         "fix the field vLLM names") from exc
-
-
-def _read(path: str) -> dict[str, Any]:
-    try:
-        with open(path) as f:
-            doc = json.load(f)
-    except OSError as exc:
-        raise InputError(f"cannot read --vllm-config {path}: {exc.strerror or exc}",
-                         "check the path") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"--vllm-config {path} is not JSON: {exc}",
-                         "write a JSON object of VllmConfig fields") from exc
-    if not isinstance(doc, dict):
-        raise InputError(f"--vllm-config {path} is not a JSON object",
-                         'e.g. {"compilation_config": {"compile_sizes": []}}')
-    return doc
-
-
-def _config_class(hint: Any) -> type | None:
-    """The dataclass among a field's types (``CompilationConfig``, ``X | None`` ...)."""
-    for candidate in (hint, *typing.get_args(hint)):
-        if isinstance(candidate, type) and dataclasses.is_dataclass(candidate):
-            return candidate
-    return None
-
-
-def _field_error(where: str, name: str | None, exc: Any) -> InputError:
-    first = exc.errors()[0]
-    loc = ".".join(str(p) for p in ((name,) if name else ()) + tuple(first.get("loc", ())))
-    msg = str(first.get("msg", "invalid")).strip().splitlines()[0]
-    return InputError(f"{where}: {loc or 'config'}: {msg}",
-                      "fix or drop that field (each value is the JSON of vLLM's config class)")
 
 
 class Live:
