@@ -61,6 +61,7 @@ def prepare(options: Any, stack: contextlib.ExitStack[Any], loaded: Any = None) 
         ops = resolve_ops(split_ops, options, model) if profile.splits else ()
     else:
         names, origin, ops = chosen
+    profile.model_built(model.module)
     dims = resolve_dynamic_dims(dynamic_dims, options, model, profile)
     return Prepared(profile, model, names, origin, ops, dims,
                     profile.compile_sizes(options.compile_sizes))

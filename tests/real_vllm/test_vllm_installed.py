@@ -137,3 +137,32 @@ def test_verify_where_vllm_has_no_kernels_is_one_line_naming_them(capsys):
     assert out == "" and len(ours) == 1
     assert "--verify compiles on the client's path, and this vLLM has no compiled kernels" in \
         ours[0]
+
+
+NO_AOT_MODEL = '''
+import torch
+from vllm.compilation.decorators import support_torch_compile
+
+
+@support_torch_compile(use_aot_compile=False)
+class Model(torch.nn.Module):
+    def __init__(self, *, vllm_config=None, prefix=""):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(x).relu()
+
+
+def build():
+    return Model(), (torch.randn(2, 4),)
+'''
+
+
+def test_a_model_decorated_without_aot_compile_is_not_called_exact(tmp_path, capsys):
+    model = tmp_path / "no_aot.py"
+    model.write_text(NO_AOT_MODEL)
+    cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")
+    assert run_cli(["-q", "diff", str(model), "--vllm-config", cfg, "--format", "json"]) in (0, 1)
+    profile = json.loads(capsys.readouterr().out)["profile"]
+    assert any("use_aot_compile=False" in x for x in profile["not_reproduced"])

@@ -51,6 +51,10 @@ class Profile:
         """``ARG:DIM`` the client marks on its own, when the user names none."""
         return None
 
+    def model_built(self, module: Any) -> None:
+        """The model as the factory built it, before capture (what it asks of the client)."""
+        return None
+
     def verify_blocker(self) -> str | None:
         """Why a real compile on this path (``--verify``) cannot run here, if it cannot."""
         return None

@@ -79,7 +79,7 @@ class InstalledVllmProfile(VllmProfile):
             if key == "splitting_ops" and list(have or ()) != value:
                 error = UsageError if origin.startswith("--") else InputError  # option or file
                 raise error(f"{origin} {value} and compilation_config.splitting_ops "
-                                 f"{have} disagree", "give the splitting ops in one place")
+                            f"{have} disagree", "give the splitting ops in one place")
         self.live = vllm_live.Live(config)
         self.origin = f"{origin}, as compilation_config.splitting_ops" if "splitting_ops" in fill \
             else "compilation_config.splitting_ops"
@@ -117,14 +117,17 @@ class InstalledVllmProfile(VllmProfile):
     def compile_sizes(self, asked: Sequence[int]) -> tuple[int, ...]:
         return tuple(sorted(set(self.live.sizes())))
 
-    def dynamic_dims(self, module: Any, args: tuple[Any, ...]) -> tuple[str, ...] | None:
-        """``ARG:DIM`` for the dims the model's ``@support_torch_compile`` marks, if decorated."""
-        import inspect
-
+    def model_built(self, module: Any) -> None:
         if getattr(module, "_allow_aot_compile", True) is False:  # the decorator's own flag
             self.unmirrored.append(
                 "@support_torch_compile(use_aot_compile=False) on the model (keys here "
                 "assume the decorator's default, use_aot_compile=True)")
+
+    def dynamic_dims(self, module: Any, args: tuple[Any, ...]) -> tuple[str, ...] | None:
+        """``ARG:DIM`` for the dims the model's ``@support_torch_compile`` marks, if decorated.
+        Dims the decorator marks unbacked (``mark_unbacked_dims``) are marked backed here."""
+        import inspect
+
         dims = getattr(module, "_dynamic_arg_dims", None)  # set by the decorator's __init__
         forward = getattr(type(module), "forward", None)
         if not dims or forward is None:
