@@ -47,7 +47,9 @@ MODES = _driver_modes()
 
 
 def _env(mode: str, root: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("VLLM_")}
+    # nothing of this process's vLLM or Inductor set-up: in the modes without AOT compile,
+    # vLLM files into whatever TORCHINDUCTOR_CACHE_DIR it inherits (torch sets it on import)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_", "TORCHINDUCTOR_"))}
     env.update(MODES[mode])
     env["VLLM_CACHE_ROOT"] = str(root)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
