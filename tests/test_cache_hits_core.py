@@ -5,6 +5,8 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 
+import pytest
+
 from cachekey_cli.cache_hits import guards, inductor
 from cachekey_cli.cache_hits.records import (
     CacheCheck,
@@ -130,3 +132,28 @@ def test_rich_report_puts_stale_first_and_wraps_under_its_own_column():
     assert lines[mode + 1].startswith("│           ")  # the value wraps under the value
     deep = next(i for i, x in enumerate(lines) if x.startswith("      a note"))
     assert lines[deep + 1].startswith("      ")  # a folder line keeps its own indent
+
+
+@pytest.mark.parametrize(("pieces", "said"), [
+    ((PieceCache("g0/graph", "hit", ("r",), unchecked=("guards of entry e: not read",)),),
+     "cachekey: The compiled piece hits the cache (1 not fully checked)."),
+    ((PieceCache("g0/graph", "hit", ("r",)),), None),
+])
+def test_a_pass_says_on_stderr_when_a_hit_was_not_fully_checked(tmp_path, monkeypatch, capsys,
+                                                                pieces, said):
+    from types import SimpleNamespace
+
+    from cachekey_cli import cache_hits
+    from cachekey_cli.cli import cache_hits as cli_cache_hits
+    from cachekey_cli.cli import group
+
+    (tmp_path / "aotautograd").mkdir()
+    result = CacheCheck("m.py:build", "torch-compile", str(tmp_path), "Inductor cache", pieces)
+    monkeypatch.setattr(cache_hits, "check", lambda *a: result)
+    analyse = lambda *a: (None, {"model": {}, "subgraphs": []}, None)  # noqa: E731
+    with pytest.raises(group.Exit) as done:
+        cli_cache_hits.run_check(SimpleNamespace(quiet=True), "m.py", str(tmp_path), "json",
+                                 None, 100, {"profile": "torch-compile"}, analyse)
+    assert done.value.code == 0
+    err = capsys.readouterr().err.strip()
+    assert err == (said or "")
