@@ -119,7 +119,7 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
              ("mode", f"{m.name} (from VLLM_USE_AOT_COMPILE, VLLM_USE_MEGA_AOT_ARTIFACT; "
                       f"vLLM {VERSION})"),
              ("torch", f"{analysis.environment.torch}, build key {torch_key[:8]}…")]
-    rank = (getattr(info, "folder_factors", None) or {}).get("rank_folder", vllm_folder.RANK)
+    rank = (info.folder_factors if info else {}).get("rank_folder", vllm_folder.RANK)
     aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
     if m.mega:
         pieces, more, lines = _mega(dep, now, keys, aot)
@@ -135,9 +135,9 @@ def deployment_names(info: Any) -> tuple[str | None, str | None]:
     """The hash folder and AOT-compile folder this deployment would use, when the profile
     named them with vLLM's own factor functions (``ProfileInfo.hash_folder`` and
     ``aot_compile_folder``, where vLLM is importable); None each otherwise."""
-    folder = getattr(info, "hash_folder", None)
-    aot = getattr(info, "aot_compile_folder", None)
-    return (folder if isinstance(folder, str) else None, aot if isinstance(aot, str) else None)
+    if info is None:
+        return None, None
+    return info.hash_folder, info.aot_compile_folder
 
 
 def _all(now: Sequence[CurrentPiece], word: str, reason: str, place: str = ""
@@ -177,7 +177,7 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
                m: vllm_folder.Mode, expected: str | None, torch_key: str,
                facts: list[tuple[str, str]], aot: vllm_aot.AotLoad, info: Any,
                torch_version: str) -> Outcome:
-    folder_factors = getattr(info, "folder_factors", None)
+    folder_factors = info.folder_factors if info else None
     code, warm_notes = vllm_aot.warm_code(aot, code)
     if warm_notes and expected is not None and folder_factors:
         f = folder_factors  # vLLM's own factors, with the code factor of this warm start
