@@ -41,7 +41,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from benchmarks.run import BIN, MODEL, RESULTS, _env, machine, measure  # noqa: E402
+from benchmarks.timing import BIN, MODEL, RESULTS, _env, machine, measure  # noqa: E402
 from cachekey_cli.cache_hits.records import WORDS  # noqa: E402
 
 ARTIFACTS = 1000
