@@ -23,7 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachekey_cli.cache_hits import baked as baked_mod
-from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
+from cachekey_cli.cache_hits.records import CacheCheck, PieceCache, model_id
 from cachekey_cli.wording import plural
 
 SNAPSHOT_NAME = baked_mod.FILE_NAME
@@ -90,9 +90,6 @@ def _inductor(analysis: Any, path: str, cache: Any, now: Any) -> CacheCheck:
                   f"{plural(len(cache.fx_keys), 'FX-graph key')}"),
         ("current", f"torch {analysis.environment.torch}, {plural(len(now), 'Dynamo graph')}"),
     )
-    return CacheCheck(model=_model_id(analysis), profile="torch-compile", path=path,
+    return CacheCheck(model=model_id(analysis), profile="torch-compile", path=path,
                       kind="Inductor cache", pieces=pieces, facts=facts)
 
-
-def _model_id(analysis: Any) -> str:
-    return f"{analysis.model.source}:{analysis.model.factory}"

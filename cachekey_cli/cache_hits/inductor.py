@@ -51,9 +51,10 @@ def predict(cache: InductorCache, pieces: Sequence[CurrentPiece], lookup: Lookup
         if result.cache != "hit":  # it compiles, and torch files what it compiled
             name = f"(filed by {p.id} in this run)"
             if p.aot_key:
-                filed[("aot", p.aot_key)] = Entry(name, 0, "", None if bundled else p.fx_key, "")
+                filed[("aot", p.aot_key)] = Entry(name, 0, "", None if bundled else p.fx_key, "",
+                                                  this_run=True)
             if p.fx_key and not bundled:
-                filed[("fx", p.fx_key)] = Entry(name, 0, "")
+                filed[("fx", p.fx_key)] = Entry(name, 0, "", this_run=True)
     return tuple(out)
 
 
@@ -74,7 +75,7 @@ def _first_passing(entries: Sequence[Entry], hints: Sequence[int], exact: str | 
                    ) -> tuple[Entry | None, list[GuardCheck]]:
     """The entry torch would take, and the guard checks on the way to it."""
     checks: list[GuardCheck] = []
-    for entry in sorted(entries, key=lambda e: (e.bytes == 0, e.name)):  # files, then this run's
+    for entry in sorted(entries, key=lambda e: (e.this_run, e.name)):  # files, then this run's
         if entry.guards is None:  # stored, but not as text: taken as torch may take it, unread
             checks.append(GuardCheck(entry.name, "", None,
                                      "its guard expression is not text and was not read"))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cachekey_cli.errors import ExitCode
 
@@ -28,6 +29,7 @@ class Entry:
     guards: str | None  # the guard expression, "" when the entry has none
     fx_key: str | None = None  # an AOTAutograd entry's forward FX-graph key
     fx_guards: str | None = None  # the guard expression stored for that forward
+    this_run: bool = False  # filed by an earlier piece of the run being predicted, not on disk
 
 
 @dataclass(frozen=True)
@@ -140,3 +142,8 @@ class CurrentPiece:
     aot_note: str | None = None  # why there is no AOT key (torch's refusal)
     fx_note: str | None = None
     hints: tuple[int, ...] = ()  # the backed SymInt inputs' sizes, as torch's guards read them
+
+
+def model_id(analysis: Any) -> str:
+    """``file:factory`` of the analysed model, as a report names it."""
+    return f"{analysis.model.source}:{analysis.model.factory}"

@@ -30,7 +30,7 @@ from typing import Any
 
 from cachekey_cli.cache_hits import baked as baked_mod
 from cachekey_cli.cache_hits import vllm_aot, vllm_folder
-from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache
+from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
 from cachekey_cli.cache_hits.vllm_aot import DAMAGED
 from cachekey_cli.errors import InputError
 from cachekey_cli.vllm_cache.code_check import ModelCode
@@ -126,7 +126,7 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     else:
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
                                          facts, aot, info, analysis.environment.torch)
-    return CacheCheck(model=f"{analysis.model.source}:{analysis.model.factory}",
+    return CacheCheck(model=model_id(analysis),
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
 

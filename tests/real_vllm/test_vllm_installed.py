@@ -95,8 +95,18 @@ def test_split_ops_of_the_model_file_against_the_config_is_an_input_error(tmp_pa
 
 
 def test_the_environment_is_as_before_after_an_analysis(capsys, monkeypatch):
-    # VllmConfig sets platform variables (compile factors) while the session lasts; a
-    # second analysis in the same process must start from the caller's environment
+    # Building a VllmConfig on some platforms sets variables that are compile factors (vLLM's
+    # CPU platform sets VLLM_DISABLE_SHARED_EXPERTS_STREAM=1, every time); this machine's
+    # platform sets none, so the build here does what such a platform does
+    from cachekey_cli.analysis.profiles import vllm_config
+
+    real_build = vllm_config.build_config
+
+    def build_setting_a_variable(*args, **kwargs):
+        os.environ["VLLM_DISABLE_SHARED_EXPERTS_STREAM"] = "1"
+        return real_build(*args, **kwargs)
+
+    monkeypatch.setattr(vllm_config, "build_config", build_setting_a_variable)
     monkeypatch.delenv("VLLM_DISABLE_SHARED_EXPERTS_STREAM", raising=False)
     before = dict(os.environ)
     cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")

@@ -74,13 +74,18 @@ class VllmProfile(Profile):
         return CaptureStyle(fullgraph=True, dynamic=False, aot_compile=self.mode.aot_compile)
 
     def _functorch(self) -> dict[str, Any]:
+        """aot_compile's flags in the AOT-compile modes, then ``set_functorch_config``'s."""
         from cachekey_cli import torchapi
 
         flags: dict[str, Any] = dict(AOT_COMPILE_FLAGS) if self.mode.aot_compile else {}
-        if not self.mode.mega:
-            flags["bundled_autograd_cache"] = False  # vLLM's set_functorch_config
+        flags.update(self._set_functorch_config())
         flags["autograd_cache_normalize_inputs"] = True  # CompilerManager.compile
         return torchapi.known_functorch_flags(flags)
+
+    def _set_functorch_config(self) -> dict[str, Any]:
+        """vLLM's ``_get_vllm_functorch_config``, mirrored: the bundled cache is off outside the
+        mega artifact."""
+        return {} if self.mode.mega else {"bundled_autograd_cache": False}
 
     def _inductor(self, devices: Sequence[str], single_size: bool) -> dict[str, Any]:
         from cachekey_cli import torchapi
@@ -97,16 +102,22 @@ class VllmProfile(Profile):
         return patches
 
     def _setting(self, devices: Sequence[str], single: bool, fake_mode: Any, label: str) -> Any:
+        return self._key_setting(single, self._inductor(devices, single), fake_mode, label)
+
+    def _key_setting(self, single: bool, inductor: dict[str, Any], fake_mode: Any, label: str,
+                     client_scope: Any = None) -> Any:
+        """``standalone_compile``'s arguments as vLLM's adaptor passes them."""
         from cachekey_cli import torchapi
 
         return torchapi.KeySetting(
             dynamic_shapes="from_example_inputs" if single else "from_graph",
             aot=self.mode.mega,  # InductorStandaloneAdaptor: use_aot_compile and the variable
             donate=self.release >= (2, 13),
-            inductor=self._inductor(devices, single),
+            inductor=inductor,
             functorch=self._functorch(),
             fake_mode=fake_mode,
             label=label,
+            client_scope=client_scope,
         )
 
     def range_setting(self, devices: Sequence[str], context: Any) -> Any:

@@ -26,7 +26,7 @@ from typing import Any
 
 from cachekey_cli.analysis.profiles import vllm_config, vllm_live
 from cachekey_cli.analysis.profiles.profile import CaptureStyle, flat_settings
-from cachekey_cli.analysis.profiles.vllm import AOT_COMPILE_FLAGS, VllmProfile
+from cachekey_cli.analysis.profiles.vllm import VllmProfile
 from cachekey_cli.analysis.profiles.vllm_mode import CacheMode
 from cachekey_cli.errors import InputError, UsageError
 from cachekey_cli.results import ProfileInfo
@@ -150,27 +150,12 @@ class InstalledVllmProfile(VllmProfile):
     def backend_entered(self) -> None:
         self.live.backend_entered()
 
-    def _functorch(self) -> dict[str, Any]:
-        from cachekey_cli import torchapi
-
-        flags: dict[str, Any] = dict(AOT_COMPILE_FLAGS) if self.mode.aot_compile else {}
-        flags.update(self.live.functorch_overrides())
-        flags["autograd_cache_normalize_inputs"] = True  # CompilerManager.compile
-        return torchapi.known_functorch_flags(flags)
+    def _set_functorch_config(self) -> dict[str, Any]:
+        return self.live.functorch_overrides()  # vLLM's own _get_vllm_functorch_config
 
     def _live_setting(self, start: int, end: int, fake_mode: Any, label: str) -> Any:
-        from cachekey_cli import torchapi
-
-        return torchapi.KeySetting(
-            dynamic_shapes="from_example_inputs" if start == end else "from_graph",
-            aot=self.mode.mega,  # the backend's use_mega_artifact
-            donate=self.release >= (2, 13),
-            inductor=self.live.inductor_patches(start, end),
-            functorch=self._functorch(),
-            fake_mode=fake_mode,
-            label=label,
-            client_scope=self.live.compile_scope(start, end),
-        )
+        return self._key_setting(start == end, self.live.inductor_patches(start, end), fake_mode,
+                                 label, self.live.compile_scope(start, end))
 
     def range_setting(self, devices: Sequence[str], context: Any) -> Any:
         start, end = self.range

@@ -222,13 +222,15 @@ class Live:
     def folders(self, traced: set[str]) -> tuple[str | None, str | None, dict[str, str]]:
         """(hash folder, AOT-compile folder, factors and sub-folders) as vLLM names them."""
         from cachekey_cli.vllm_cache.code_factor import code_hash
+        from cachekey_cli.vllm_cache.factors import folder_hash_033
 
         if not self.factors:
             return None, self.aot_folder, {}
         factors = dict(self.factors)
         factors["code_hash"] = code_hash(traced)
-        ordered = [factors[k] for k in ("env_hash", "config_hash", "code_hash", "compiler_hash")]
-        folder = hashlib.sha256(str(ordered).encode()).hexdigest()[:10]  # backends.py
+        folder = folder_hash_033(  # backends.py's recipe, as the cache reader applies it
+            factors["env_hash"], factors["config_hash"], factors["code_hash"],
+            factors["compiler_hash"])
         parallel = self.config.parallel_config
         factors["rank_folder"] = f"rank_{parallel.rank}_{parallel.data_parallel_index}"
         factors["prefix"] = str(self.backend.prefix)
