@@ -160,6 +160,18 @@ ROWS = (
         ("dynamo_config.assume_static_by_default True → False (it changes what Dynamo captures",
          "input x: dim 1 static 2 → symbolic s"), ("config", "graph", "inputs"),
         old=Side(profile=TC)),
+    # test_symbol_specialization (test_aot_autograd_cache.py): one more input marked
+    # maybe-dynamic, its dimension specialized by the trace; torch expects a hit
+    # there; vLLM compiles a range with the placeholders' recorded fake values
+    # (get_fake_args_from_graph), where the specialized size is still a SymInt: a miss
+    Row("maybe-dynamic dim specialized, vLLM", Side("symbol_specialization_more"),
+        (False, True, True),
+        ("input y: memory_format contiguous_format → None (same static shape: a dimension "
+         "marked maybe-dynamic that the trace specialized",), ("inputs",),
+        old=Side("symbol_specialization")),
+    Row("maybe-dynamic dim specialized, torch.compile",
+        Side("symbol_specialization_more", TC), (False, False, False),
+        old=Side("symbol_specialization", TC)),
     # vLLM compiles with torch.compile(dynamic=False), which pins assume_static_by_default
     Row("Dynamo flag, vLLM", Side(patch="all-dynamic"), (False, False, False)),
     Row("graph break", Side("graph_break", mode="no-aot"), (True, True, True),

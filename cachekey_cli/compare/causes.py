@@ -251,7 +251,18 @@ def _input_delta(before: str | None, after: str | None) -> str:
         if k == "shape" or a[k] == b[k] or (shape_moved and k in _DERIVED):
             continue
         parts.append(f"{k} {a[k].removeprefix('torch.')} → {b[k].removeprefix('torch.')}")
+        if k == "memory_format" and not shape_moved and "None" in (a[k], b[k]):
+            parts[-1] += SPECIALIZED
     return "; ".join(parts)
+
+
+# torch leaves memory_format out (None) for a tensor with symbolic sizes; with the
+# shape unchanged and static, the size is symbolic in the traced value only
+SPECIALIZED = (
+    " (same static shape: a dimension marked maybe-dynamic that the trace specialized "
+    "still has a symbolic size in Dynamo's recorded value; vLLM compiles each piece with "
+    "that value, so its key moves, while torch.compile re-fakes the input and keeps its key)"
+)
 
 
 def _shape_delta(before: str, after: str) -> list[str]:
