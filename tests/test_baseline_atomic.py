@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from cachekey_cli import baseline
+from cachekey_cli.baseline import load
 from cachekey_cli.cli import run_cli
 from tests.baseline_support import BASE, fixture_arg, fixture_run, memo_pipeline
 from tests.conftest import ROOT
@@ -100,6 +101,26 @@ def test_crash_mid_write_keeps_the_previous_baseline(tmp_path, monkeypatch, caps
 
 def test_unwritable_output_fails_before_tracing(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("cachekey_cli.analysis.pipeline.run", lambda *a, **k: 1 / 0)
-    missing = tmp_path / "no" / "such" / "cachekeys.json"
-    assert run_cli(["snapshot", fixture_arg(BASE), "-o", str(missing)]) == 3
-    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "no").write_text("a file where a folder would go\n")
+    blocked = tmp_path / "no" / "such" / "cachekeys.json"
+    assert run_cli(["snapshot", fixture_arg(BASE), "-o", str(blocked)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith("cachekey: error: ") and "is a file, not a folder" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_first_snapshot_creates_its_folders(tmp_path, monkeypatch, capsys):
+    """A first baseline into a folder that does not exist yet: the folders are made at the
+    write (none before it), the file is complete, and no temporary file is left."""
+    memo_pipeline(monkeypatch)
+    target = tmp_path / "keys" / "models" / "base.json"
+    assert run_cli(["snapshot", fixture_arg(BASE), "-o", str(target)]) == 0
+    assert load.parse(target.read_bytes(), str(target)).pieces
+    assert list(target.parent.glob(".cachekey-*")) == []
+
+
+def test_failed_run_creates_no_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr("cachekey_cli.analysis.pipeline.run", lambda *a, **k: 1 / 0)
+    target = tmp_path / "keys" / "base.json"
+    assert run_cli(["snapshot", fixture_arg(BASE), "-o", str(target)]) == 4
+    assert not (tmp_path / "keys").exists()

@@ -79,6 +79,29 @@ def _make_suite(pytester: pytest.Pytester) -> None:
     (pytester.path / "baselines").mkdir()
 
 
+def test_first_update_creates_the_baseline_folders_and_logs_stay_clean(pytester):
+    """A first --cachekey-update into folders that do not exist yet writes them (as
+    snapshot plugins do); a later drift fails with the report, and the failing test's
+    captured-log section carries none of torch's structured-trace DEBUG records."""
+    pytester.makepyfile(model_a=MODEL.format(scale=2.0), test_models='''
+from pathlib import Path
+
+def test_a(cachekey):
+    cachekey.check(str(Path(__file__).parent / "model_a.py"), baseline="keys/block/a.json")
+''')
+    written = pytester.runpytest_inprocess(*PLUGIN_ARGS, "--cachekey-update")
+    written.assert_outcomes(passed=1)
+    target = pytester.path / "keys" / "block" / "a.json"
+    assert json.loads(target.read_text())["subgraphs"]
+    assert list(target.parent.glob(".cachekey-*")) == []
+
+    pytester.makepyfile(model_a=MODEL.format(scale=5.0))
+    drifted = pytester.runpytest_inprocess(*PLUGIN_ARGS, "-o", "log_level=DEBUG")
+    drifted.assert_outcomes(failed=1)
+    drifted.stdout.fnmatch_lines(["*cachekey: keys drifted from keys/block/a.json*"])
+    assert "torch.__trace" not in drifted.stdout.str()
+
+
 def test_the_plugin_is_registered_by_its_entry_point():
     names = {e.name: e.value for e in importlib.metadata.entry_points(group="pytest11")}
     assert names.get("cachekey") == "cachekey_cli.pytest_plugin"

@@ -1,7 +1,7 @@
 """Write reports and baselines atomically: a temporary file in the same folder, then rename.
 
 A failed or killed run therefore never leaves a half-written file, and never
-clobbers the previous one.
+clobbers the previous one. Missing folders on the way are created at the write.
 """
 
 from __future__ import annotations
@@ -12,20 +12,41 @@ import tempfile
 from cachekey_cli.errors import InputError, OutputError
 
 
+def _nearest_existing(folder: str) -> str:
+    """``folder`` itself, or the closest folder above it that exists."""
+    while not os.path.exists(folder):
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            break
+        folder = parent
+    return folder
+
+
 def check_writable(path: str) -> None:
-    """Fail early, before any expensive work, if ``path`` cannot be written."""
+    """Fail early, before any expensive work, if ``path`` cannot be written.
+
+    A missing folder is not an error: the write creates it, as a first
+    ``snapshot -o keys/new.json`` or ``pytest --cachekey-update`` expects. What
+    must hold is that the closest existing folder above is a writable folder.
+    """
     folder = os.path.dirname(os.path.abspath(path)) or "."
     if os.path.isdir(path):
         raise OutputError(f"output path {path} is a directory", "give a file name")
-    if not os.path.isdir(folder):
-        raise OutputError(f"cannot write {path}: folder {folder} does not exist", "create it first")
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+    existing = _nearest_existing(folder)
+    if not os.path.isdir(existing):
+        raise OutputError(
+            f"cannot write {path}: {existing} is a file, not a folder", "choose another path"
+        )
+    if not os.access(existing, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
         raise OutputError(f"cannot write {path}: permission denied", "choose a writable path")
 
 
 def write_atomic(path: str, text: str) -> None:
+    """``text`` into ``path`` through a temporary file and a rename; missing folders
+    are created here, at the write, so a run that fails earlier leaves none behind."""
     folder = os.path.dirname(os.path.abspath(path)) or "."
     try:
+        os.makedirs(folder, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".cachekey-", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror}", "choose a writable path") from exc

@@ -29,6 +29,7 @@ from cachekey_cli.torchapi.dynamo import (
     reset_dynamo,
     run_aot_compile,
     torch_git_version,
+    trace_records_kept_in_torch,
 )
 from cachekey_cli.torchapi.graphs import (
     graph_returns_tuple,
@@ -87,6 +88,7 @@ __all__ = [
     "parse_override",
     "private_cache_dir",
     "quiet_torch_logs",
+    "trace_records_kept_in_torch",
     "refusal_text",
     "reset_dynamo",
     "split_module",

@@ -52,10 +52,36 @@ def quiet_torch_logs() -> Iterator[None]:
     for lg in loggers:
         lg.setLevel(logging.CRITICAL + 1)
     try:
-        yield
+        with trace_records_kept_in_torch():
+            yield
     finally:
         for lg, old in zip(loggers, before, strict=True):
             lg.setLevel(old)
+
+
+_TRACE_LOGGER = "torch.__trace"
+
+
+@contextlib.contextmanager
+def trace_records_kept_in_torch() -> Iterator[None]:
+    """Keep torch's structured-trace records to torch's own handlers for the duration.
+
+    That logger is always at DEBUG and never propagates, and torch builds a
+    record only when it has handlers. pytest attaches its capture handlers to
+    every non-propagating logger that exists when a test starts, so a compile
+    under pytest fills a failing test's captured-log section with thousands of
+    ``DEBUG torch.__trace`` lines (and pays to build them). Handlers that are
+    not torch's are detached meanwhile and put back after.
+    """
+    logger = logging.getLogger(_TRACE_LOGGER)
+    foreign = [h for h in logger.handlers if not type(h).__module__.startswith("torch.")]
+    for handler in foreign:
+        logger.removeHandler(handler)
+    try:
+        yield
+    finally:
+        for handler in foreign:
+            logger.addHandler(handler)
 
 
 # Dynamo settings that decide which values are baked into the graph (specialized or
