@@ -16,7 +16,8 @@ Wall time is measured around the process, peak RSS comes from ``os.wait4``'s
 rusage for that one child (its own peak; the C++ compiler processes Inductor
 spawns are counted separately by the kernel and are not included). It also
 times start-up (``cachekey --help``, ``cachekey explain`` if present) and,
-unless ``--no-8b``, the Llama-3-8B-shaped example with ``--init meta``.
+unless ``--no-8b``, the Llama-3-8B- and 70B-shaped examples with ``--init meta``
+(budget: 20 s and 1 GB each, reported, not gated).
 
 Prints a table and writes JSON to benchmarks/results/. A benchmark, not a
 test: on a shared machine the numbers are noisy. One figure is a gate: it exits
@@ -40,6 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # as a script: 
 from benchmarks.timing import BIN, MODEL, RESULTS, ROOT, _env, machine, measure  # noqa: E402
 
 MODEL_8B = "fixtures/llama3_8b.py"
+MODEL_70B = "fixtures/llama3_8b.py:build_70b"
+SHAPE_BUDGET = (20.0, 1024)  # a deployed shape under --init meta: seconds, MB (reported)
 
 
 
@@ -189,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true",
                     help="layers 4,8 only, no 8B example (a few minutes)")
     ap.add_argument("--no-compile", action="store_true", help="skip the real torch.compile runs")
-    ap.add_argument("--no-8b", action="store_true", help="skip the Llama-3-8B-shaped example")
+    ap.add_argument("--no-8b", action="store_true",
+                    help="skip the Llama-3-8B- and 70B-shaped examples")
     ap.add_argument("--no-cache-check", action="store_true",
                     help="skip check --cache vs check --baseline on 1,000 artifacts")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/...)")
@@ -204,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
         print("llama3-8b shape, --init meta", file=sys.stderr, flush=True)
         doc["llama3_8b_meta"] = run_diff(MODEL_8B, _env(), "cachekey diff --init meta",
                                          "--init", "meta")
+        print("llama3-70b shape, --init meta", file=sys.stderr, flush=True)
+        doc["llama3_70b_meta"] = run_diff(MODEL_70B, _env(), "cachekey diff --init meta",
+                                          "--init", "meta")
     doc["layers"] = rows
     if not args.no_cache_check:
         from benchmarks import cache_check
@@ -222,9 +229,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{key}: {value}")
     for name, s in doc["startup"].items():
         print(f"startup {name}: {s}")
-    if "llama3_8b_meta" in doc:
-        m = doc["llama3_8b_meta"]
-        print(f"llama3-8b --init meta: {m['wall_s']} s, {m['peak_rss_mb']} MB, rc={m['exit_code']}")
+    for shape in ("8b", "70b"):
+        if f"llama3_{shape}_meta" in doc:
+            m = doc[f"llama3_{shape}_meta"]
+            within = m["wall_s"] <= SHAPE_BUDGET[0] and m["peak_rss_mb"] <= SHAPE_BUDGET[1]
+            print(f"llama3-{shape} --init meta: {m['wall_s']} s, {m['peak_rss_mb']} MB, "
+                  f"rc={m['exit_code']} ({'within' if within else 'OVER'} the budget of "
+                  f"{SHAPE_BUDGET[0]} s and {SHAPE_BUDGET[1]} MB)")
     cc = doc.get("cache_check", {})
     for profile, c in cc.items():
         if isinstance(c, dict) and "extra_s" in c:
@@ -241,8 +252,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _measurements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     found = [r[k] for r in doc["layers"] for k in ("diff", "trace", "cold", "warm") if k in r]
-    if "llama3_8b_meta" in doc:
-        found.append(doc["llama3_8b_meta"])
+    found += [doc[k] for k in ("llama3_8b_meta", "llama3_70b_meta") if k in doc]
     return found
 
 

@@ -211,6 +211,76 @@ def test_another_torch_build_is_a_miss_naming_both_builds():
     assert "torch 2.14.0+cu130" in reason
 
 
+SCRIPT = "/tmp/cachekey-vllm-script-src/script_decoder.py"  # where make_script_fixtures ran it
+
+
+def _script_code(s: dict) -> ModelCode:
+    """The current code as a script start sees it: the model file is the script, __main__."""
+    files = tuple(TracedFile(f["path"], f.get("sha256")) for f in s["traced_files"])
+    (code_hash,) = {p["code_hash"] for h in s["hash_folders"] for p in h["prefixes"]
+                    if p["files"] and "vllm_compile_cache.py" in p["files"]
+                    and h["hash"] == _folder_compiled(s)}
+    return ModelCode(SCRIPT, files, code_hash, SCRIPT)
+
+
+def _folder_compiled(s: dict) -> str:
+    """The hash folder this run filed its pieces under (the newest, where it compiled)."""
+    entries = [(h["hash"], p) for h in s["hash_folders"] for p in h["prefixes"]]
+    return [h for h, p in entries if p.get("index")][-1] if len(entries) == 1 else next(
+        h for h, _ in entries if h != summary("script-artifacts")["hash_folders"][0]["hash"])
+
+
+def _script_keys(s: dict) -> list[str]:
+    (prefix,) = [p for h in s["hash_folders"] for p in h["prefixes"]
+                 if h["hash"] == _folder_compiled(s)]
+    return [e["value"]["cache_key"] for e in sorted(prefix["index"], key=lambda e: e["key"])]
+
+
+def _script_paths() -> list[str]:
+    root = CACHES / "script-artifacts"
+    (backbone,) = root.glob("torch_compile_cache/*/rank_0_0/backbone")
+    return [str(root), str(backbone)]
+
+
+SCRIPT_CASES = {  # warm start -> the cold run whose traced files and keys are the code's now
+    "same": "script-artifacts",
+    "edit": "script-artifacts-edit-warm",  # it traced and compiled again: its own record
+    "scale": "script-scale2-artifacts",
+}
+
+
+@pytest.mark.parametrize("case", sorted(SCRIPT_CASES))
+@pytest.mark.parametrize("where", ["root", "backbone"])
+def test_a_script_that_starts_vllm_is_predicted_as_its_warm_start_did(case, where, monkeypatch):
+    """``python script_decoder.py`` (the model class in the script vLLM runs, recorded by the
+    AOT-compiled model as module __main__), made with real vLLM by make_script_fixtures.sh:
+    the unchanged script, the script edited in place (a traced constant), and a constant it
+    reads in __init__ from an untraced file. cachekey's answer, from the cache root and from
+    the backbone folder, is what the real warm start did, piece by piece."""
+    monkeypatch.setenv("VLLM_USE_MEGA_AOT_ARTIFACT", "0")
+    baked, warm = summary("script-artifacts"), summary(f"script-artifacts-{case}-warm")
+    now = summary(SCRIPT_CASES[case])
+    own = _script_keys(now)
+    loaded = [p["loaded"] for p in warm["piece_lookups"]]
+    real = truth(warm, _script_keys(baked), own) if any(loaded) else ["miss"] * len(own)
+    assert real == {"same": ["hit"] * 3, "edit": ["miss"] * 3,
+                    "scale": ["hit", "hit", "stale"]}[case]  # what vLLM did (pinned)
+    said = " | ".join(warm["vllm_log"])
+    if case == "edit":
+        assert "Compiling a graph" in said and "Directly load" not in said, said
+    else:
+        assert "Directly load AOT compilation" in said and "Compiling a graph" not in said, said
+    path = dict(zip(("root", "backbone"), _script_paths(), strict=True))[where]
+    pieces = [CurrentPiece(f"g0/submod_{2 * i}", i, k, None) for i, k in enumerate(own)]
+    analysis = _analysis(now, PER_PIECE)
+    analysis.model = SimpleNamespace(source=SCRIPT, factory="build")
+    result = vllm_lookup.check(analysis, vllm_lookup.read(path), pieces, None,
+                               code=_script_code(now), torch_key=_torch_key(baked))
+    assert [p.cache for p in result.pieces] == real
+    if case == "edit":
+        assert "source check fails (__main__ changed)" in result.pieces[0].reasons[0]
+
+
 HF_CASES = [(m, c) for m in ("hf-llama", "hf-gpt2") for c in ("same", "eps", "dtype", "env")]
 
 

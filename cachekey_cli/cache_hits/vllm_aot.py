@@ -86,12 +86,14 @@ def source_changes(model: AotModel, code: ModelCode) -> tuple[str, ...]:
     """The traced modules whose source differs from the AOT-compiled model's record of them.
 
     vLLM checks them on load (``_verify_source_unchanged``) and compiles again when
-    one differs. A recorded module this trace did not reach is not compared.
+    one differs. A recorded module this trace did not reach is not compared. vLLM
+    finds each module's file through the warm start's ``sys.modules``; a recorded
+    ``__main__`` is the script it runs, taken to be the model file (``code.main``).
     """
     recorded = {s.module: s.sha256 for s in model.sources}
     out = []
     for f in code.files:
-        module = code_check.module_for(f.path, recorded)
+        module = code_check.module_for(f.path, recorded, code.main)
         if module is not None and recorded[module] != f.sha256:
             out.append(module)
     return tuple(sorted(set(out)))
@@ -126,11 +128,21 @@ def warm_code(aot: AotLoad, code: ModelCode) -> tuple[ModelCode, tuple[str, ...]
     if model is None or not model.sources:
         return code, ()
     recorded = {s.module: s.sha256 for s in model.sources}
-    files = tuple(f for f in code.files if code_check.module_for(f.path, recorded) is not None)
+    files = tuple(f for f in code.files
+                  if code_check.module_for(f.path, recorded, code.main) is not None)
     dropped = sorted({f.path for f in code.files} - {f.path for f in files} - {DYNAMIC_CODE})
+    notes: tuple[str, ...] = ()
+    if code_check.MAIN in recorded and not any(
+            code_check.module_for(f.path, recorded, code.main) == code_check.MAIN
+            for f in code.files):
+        notes = (f"the AOT-compiled model recorded a module __main__ (the model was defined in a "
+                 f"script started with python), which vLLM reads from the script the warm start "
+                 f"runs; {code.model} is not a model file that could be that script, so its "
+                 f"source and path were not checked",)
     if not dropped:  # the same files (vLLM leaves "<string>" out of the hash anyway)
-        return code, ()
-    warm = ModelCode(code.model, files, code_hash(f.path for f in files))
-    return warm, (f"the AOT-compiled model loads first, so vLLM hashes the files of the modules "
-                  f"it recorded, not {', '.join(dropped)} (which a fresh trace also passes "
-                  f"through): code hash {code.code_hash[:12]} → {warm.code_hash[:12]}",)
+        return code, notes
+    warm = ModelCode(code.model, files, code_hash(f.path for f in files), code.main)
+    return warm, notes + (
+        f"the AOT-compiled model loads first, so vLLM hashes the files of the modules it "
+        f"recorded, not {', '.join(dropped)} (which a fresh trace also passes through): "
+        f"code hash {code.code_hash[:12]} → {warm.code_hash[:12]}",)

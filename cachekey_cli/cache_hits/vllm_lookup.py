@@ -25,6 +25,7 @@ Torch-free.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ from cachekey_cli.cache_hits import vllm_aot, vllm_folder
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
 from cachekey_cli.cache_hits.vllm_aot import DAMAGED
 from cachekey_cli.errors import InputError
+from cachekey_cli.vllm_cache import code_check
 from cachekey_cli.vllm_cache.code_check import ModelCode
 from cachekey_cli.vllm_cache.code_factor import code_hash
 from cachekey_cli.vllm_cache.factors import folder_hash_033
@@ -48,10 +50,17 @@ def read(path: str) -> Deployment:
     an index that is not a literal or a damaged artifact there is an InputError (exit 3)."""
     from cachekey_cli import vllm_cache
 
+    from cachekey_cli.vllm_cache import tree
+
     dep = vllm_cache.read(path)
     if dep.kind in ("hash folder", "rank folder", "prefix folder"):
         for folder in dep.folders:
             validate(folder)
+        # the warm start loads the AOT-compiled model first, whichever folder was named
+        models = tree.enclosing_aot_models(dep)
+        if models is not None:
+            notes = tuple(n for n in dep.notes if n != tree.AOT_HINT)
+            dep = dataclasses.replace(dep, aot_models=models, notes=notes)
     return dep
 
 
@@ -98,7 +107,8 @@ class _Keys:
 def model_code(analysis: Any) -> ModelCode:
     """vLLM's code factor of the model as it is now: the traced files, hashed from disk."""
     return ModelCode(analysis.model.source, analysis.traced_files,
-                     code_hash(t.path for t in analysis.traced_files))
+                     code_hash(t.path for t in analysis.traced_files),
+                     code_check.model_file(analysis.model.source))
 
 
 def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
@@ -190,9 +200,11 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
     if folder is not None:
         picks = "this deployment's" if choice.picks else "not the one this deployment uses"
         facts.append(("folder", f"{folder.hash} ({picks})"))
+    # a failed source check comes first: it is why the warm start traces and compiles again
+    lead = f"{aot.why}; " if aot.model is None and aot.changed else ""
     if folder is None or not choice.picks:
         target = choice.expected or "another folder"
-        reason = (f"this deployment files its pieces under {target}, which "
+        reason = (f"{lead}this deployment files its pieces under {target}, which "
                   f"{'PATH does not hold' if folder is None else 'is not this folder'}: "
                   "vLLM compiles every piece")
         return [old_graph.get(p.id) or _all([p], "miss", reason)[0] for p in now], notes, \
@@ -202,7 +214,7 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
     rng = _range(info.compile_range if info else None) or max(
         held or {(0, 0)}, key=lambda r: (r[1] - r[0], r))
     if rng not in held:
-        reason = (f"the index holds no entry for compile range {rng} (it holds "
+        reason = lead + (f"the index holds no entry for compile range {rng} (it holds "
                   f"{', '.join(map(str, sorted(held)))}): vLLM compiles every piece" if held else
                   f"{folder.hash}/{folder.where} has no index (vllm_compile_cache.py): vLLM finds "
                   "no piece there")

@@ -15,6 +15,7 @@ vLLM 0.33.0's ``cache_key_factors.json`` alone holds only the hash.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from cachekey_cli.results import TracedFile
@@ -30,6 +31,9 @@ class ModelCode:
     model: str
     files: tuple[TracedFile, ...]
     code_hash: str
+    # the model file, when MODEL is one: a script started as ``python model.py`` runs it
+    # as ``__main__``, the name vLLM's AOT-compiled model then records for it
+    main: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def _check(code: ModelCode, folder: PrefixFolder, aot: AotModel | None) -> CodeC
         files = []
         matched: set[str] = set()
         for f in code.files:
-            module = module_for(f.path, by_module)
+            module = module_for(f.path, by_module, code.main)
             if module is None:
                 files.append(FileStatus(f.path, f.sha256, "not recorded"))
                 continue
@@ -106,8 +110,21 @@ def _check(code: ModelCode, folder: PrefixFolder, aot: AotModel | None) -> CodeC
                      tuple(files), only, evidence)
 
 
-def module_for(path: str, modules: dict[str, str]) -> str | None:
-    """The longest module name whose dotted path ends the file's path."""
+MAIN = "__main__"
+
+
+def model_file(model: str) -> str | None:
+    """The file of MODEL ``model.py[:factory]``, absolute; None for a module or ``hf:``."""
+    path = model.rsplit(":", 1)[0] if ":" in model and not model.startswith("hf:") else model
+    return os.path.abspath(path) if path.endswith(".py") and os.path.isfile(path) else None
+
+
+def module_for(path: str, modules: dict[str, str], main: str | None = None) -> str | None:
+    """The module a traced file was recorded under: ``__main__`` for ``main`` (the
+    script a warm start runs, which vLLM resolves through ``sys.modules``), else the
+    longest module name whose dotted path ends the file's path."""
+    if main is not None and MAIN in modules and os.path.abspath(path) == os.path.abspath(main):
+        return MAIN
     norm = path.replace("\\", "/")
     best = None
     for module in modules:

@@ -9,7 +9,7 @@ collected the way vLLM 0.33.0's ``@support_torch_compile`` collects them
 
 from __future__ import annotations
 
-from cachekey_cli.vllm_cache.code_check import ModelCode
+from cachekey_cli.vllm_cache.code_check import ModelCode, model_file
 from cachekey_cli.vllm_cache.code_factor import code_hash
 
 
@@ -20,4 +20,4 @@ def model_code(model: str, init: str = "real", inference: bool = True) -> ModelC
     loaded = loader.load(model, init=init)
     paths: set[str] = set()
     capture.capture(loaded, inference=inference, traced_files=paths)
-    return ModelCode(model, traced_files(paths), code_hash(paths))
+    return ModelCode(model, traced_files(paths), code_hash(paths), model_file(model))

@@ -122,6 +122,21 @@ def _prefix(path: str, facts: factors.Factors, only_factors: bool = False) -> Pr
     )
 
 
+def enclosing_aot_models(dep: Deployment) -> tuple[AotModel, ...] | None:
+    """For a hash, rank or prefix folder PATH inside ``torch_compile_cache``: the
+    AOT-compiled models of that ``torch_compile_cache`` (where a warm start reads them,
+    whichever folder was named); None when PATH is not inside one."""
+    up = {"prefix folder": 3, "rank folder": 2, "hash folder": 1}.get(dep.kind)
+    if up is None:
+        return None
+    folder = os.path.abspath(dep.path)
+    for _ in range(up):
+        folder = os.path.dirname(folder)
+    if os.path.basename(folder) != COMPILE_CACHE:
+        return None
+    return _aot_models(os.path.join(folder, AOT_FOLDER))
+
+
 def _aot_models(path: str) -> tuple[AotModel, ...]:
     if not os.path.isdir(path):
         return ()
