@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from cachekey_cli.analysis import hf_models
+from cachekey_cli.analysis import hf_models, vllm_models
 from cachekey_cli.errors import InputError, exception_line
 
 DEFAULT_FACTORY = "build"
@@ -47,7 +47,7 @@ class LoadedModel:
 
 
 def parse_spec(text: str) -> ModelSpec:
-    if hf_models.is_hf(text):  # the factory is the architecture, named once it is built
+    if hf_models.is_hf(text) or vllm_models.is_vllm(text):  # factory: the architecture
         return ModelSpec(target=text, factory="from_config", is_file=False)
     target, factory = text, DEFAULT_FACTORY
     head, sep, tail = text.rpartition(":")
@@ -80,6 +80,8 @@ def load(
     if init not in INIT_MODES:
         raise InputError(f"unknown init mode {init!r}", f"use one of {', '.join(INIT_MODES)}")
     with contextlib.redirect_stdout(sys.stderr):
+        if vllm_models.is_vllm(text):
+            return _load_vllm(text, seq_len, before_factory)
         if hf_models.is_hf(text):
             return _load_hf(text, "meta" if init == "auto" else init, seq_len)
         if seq_len is not None:
@@ -88,6 +90,19 @@ def load(
                 "drop --seq-len; the factory decides its inputs",
             )
         return _load(text, "real" if init == "auto" else init, before_factory)
+
+
+def _load_vllm(text: str, seq_len: int | None,
+               before_factory: Callable[[ModuleType], None] | None) -> LoadedModel:
+    """vLLM's own model class, built under the config the profile's session made from the
+    serve arguments (``before_factory`` enters that session first)."""
+    if before_factory is None:
+        raise InputError(f"{text} is built by vLLM from a deployment's config",
+                         "analyse it with the vllm profile")
+    before_factory(ModuleType("vllm_source"))
+    module, args, kwargs, arch = vllm_models.build(seq_len)
+    return LoadedModel(ModelSpec(target=text, factory=arch, is_file=False), module, args, kwargs,
+                       None)
 
 
 def _load_hf(text: str, init: str, seq_len: int | None) -> LoadedModel:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachekey_cli.analysis import profiles
-from cachekey_cli.errors import InputError
+from cachekey_cli.errors import InputError, UsageError
 
 
 @dataclass
@@ -40,7 +40,7 @@ def prepare(options: Any, stack: contextlib.ExitStack[Any], loaded: Any = None) 
     """
     from cachekey_cli.analysis import dynamic_dims, loader, split_ops
 
-    profile = profiles.get(options.profile, options.vllm_config)
+    profile = profiles.get(options.profile, options.vllm_config, serve_spec(options))
     entered: list[bool] = []
 
     def enter(constants: Any) -> None:
@@ -65,6 +65,25 @@ def prepare(options: Any, stack: contextlib.ExitStack[Any], loaded: Any = None) 
     dims = resolve_dynamic_dims(dynamic_dims, options, model, profile)
     return Prepared(profile, model, names, origin, ops, dims,
                     profile.compile_sizes(options.compile_sizes))
+
+
+def serve_spec(options: Any) -> Any:
+    """The ``vllm:`` model's deployment (folder, serve arguments, platform), else None."""
+    from cachekey_cli.analysis import vllm_models
+    from cachekey_cli.analysis.profiles.vllm_serve import ServeSpec
+
+    if not vllm_models.is_vllm(options.model):
+        if options.serve_args:
+            raise UsageError(f"serve arguments after -- are for vllm: models, and "
+                             f"{options.model} is not one", "drop them, or use vllm:DIR")
+        if options.platform != "host":
+            raise UsageError("--platform is for vllm: models", "drop it")
+        return None
+    if options.vllm_config is not None:
+        raise UsageError("--vllm-config and a vllm: model both give the deployment's config",
+                         "give vllm serve's arguments after -- instead")
+    return ServeSpec(vllm_models.folder(options.model), tuple(options.serve_args),
+                     options.platform)
 
 
 class _FileConstants:

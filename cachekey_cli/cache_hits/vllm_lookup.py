@@ -49,7 +49,6 @@ def read(path: str) -> Deployment:
     """The vLLM cache under PATH. A folder PATH names (hash, rank or prefix) must be sound:
     an index that is not a literal or a damaged artifact there is an InputError (exit 3)."""
     from cachekey_cli import vllm_cache
-
     from cachekey_cli.vllm_cache import tree
 
     dep = vllm_cache.read(path)

@@ -60,6 +60,7 @@ def model_options(f: Any) -> Any:
     """Options every model-analysing command shares."""
     decorators = [
         click.argument("model", metavar="MODEL"),
+        click.argument("serve_args", nargs=-1, type=click.UNPROCESSED, metavar="[-- SERVE_ARGS]"),
         click.option(
             "--split-op",
             "split_ops",
@@ -148,6 +149,14 @@ def model_options(f: Any) -> Any:
             '(e.g. {"compilation_config": {...}}), built with vLLM\'s own config classes. '
             "Default: vLLM's defaults.",
         ),
+        click.option(
+            "--platform",
+            type=click.Choice(["host", "cuda"]),
+            default="host",
+            show_default=True,
+            help="vllm: models: key what vLLM does on this host (host), or the piecewise path "
+            "a CUDA deployment takes, keyed here (cuda).",
+        ),
     ]
     for decorator in reversed(decorators):
         f = decorator(f)
@@ -172,6 +181,8 @@ def build_options(model: str, **kw: Any) -> Any:
         compile_sizes=tuple(sorted(set(kw.get("compile_sizes") or ()))),
         # absolute: stability's fresh processes run in another working directory
         vllm_config=os.path.abspath(kw["vllm_config"]) if kw.get("vllm_config") else None,
+        serve_args=tuple(kw.get("serve_args") or ()),
+        platform=kw.get("platform") or "host",
     )
 
 

@@ -21,6 +21,8 @@ def model_args(kw: dict[str, Any]) -> list[str]:
     """The shared model options, turned back into arguments for the child processes."""
     args: list[str] = []
     for name, value in sorted(kw.items()):
+        if name == "serve_args":
+            continue  # last, after --
         if name in _REPEATED:
             for item in value or ():
                 args += [_REPEATED[name], str(item)]
@@ -32,6 +34,8 @@ def model_args(kw: dict[str, Any]) -> list[str]:
                 args.append("--" + name.replace("_", "-"))
         elif value is not None:
             args += ["--" + name.replace("_", "-"), str(value)]
+    if kw.get("serve_args"):
+        args += ["--", *kw["serve_args"]]
     return args
 
 

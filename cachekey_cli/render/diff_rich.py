@@ -65,6 +65,8 @@ def _header(result: DiffResult) -> Panel:
         split_line.append(" (split_module lacks the keyword; rewritten after splitting)", "dim")
     if a.model.split_ops_origin == "default":
         ops = Text("scaled-dot-product-attention family (default)")
+    elif len(a.model.split_ops) > LISTED_OPS:  # vLLM's defaults name every architecture's
+        ops = Text(f"{len(a.model.split_ops)} ops ({a.model.split_ops_origin})")
     else:
         ops = Text(f"{', '.join(a.model.split_ops) or 'none'} ({a.model.split_ops_origin})")
     ops.append(f"; matched: {', '.join(a.model.matched_ops) or 'none'}", style="dim")
@@ -104,6 +106,9 @@ def _shapes_line(result: DiffResult) -> Text:
     return line
 
 
+LISTED_OPS = 6  # more splitting ops than this are counted in the header, not listed
+
+
 def profile_rows(a: Any) -> list[tuple[str, Text]]:
     """The profile, vLLM's cache mode and what could not be reproduced, for report headers."""
     info = a.profile
@@ -121,6 +126,13 @@ def profile_rows(a: Any) -> list[tuple[str, Text]]:
         rows.append(("vllm mode", mode))
     if info.hash_folder or info.aot_compile_folder:
         rows.append(("vllm folder", Text(folder_line(info))))
+    if "platform" in info.settings:  # a vllm: model: the platform keyed, and what it took
+        line = Text(info.settings["platform"])
+        for key in sorted(k for k in info.settings if k.startswith("platform.override.")):
+            line.append(f"\n{info.settings[key]}", style="dim")
+        if "platform.differs" in info.settings:
+            line.append(f"\n{info.settings['platform.differs']}", style="yellow")
+        rows.append(("platform", line))
     for item in info.not_reproduced:
         what = item.split(":", 1)[0]
         label = "vLLM's post-grad pass manager" if what == "post_grad_custom_post_pass" else what

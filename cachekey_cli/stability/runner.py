@@ -148,8 +148,9 @@ def plan(runs: int, root: str) -> tuple[RunEnv, ...]:
 
 
 def command(model: str, model_args: Sequence[str], out_file: str) -> list[str]:
-    return [sys.executable, "-m", "cachekey_cli", "-q", "diff", model, *model_args,
-            "--format", "json", "-o", out_file]
+    # the options first: a vllm: model's serve arguments end the line, after --
+    return [sys.executable, "-m", "cachekey_cli", "-q", "diff", "--format", "json",
+            "-o", out_file, model, *model_args]
 
 
 def absolute_model(model: str) -> tuple[str, str | None]:
@@ -157,6 +158,9 @@ def absolute_model(model: str) -> tuple[str, str | None]:
     from cachekey_cli.analysis.loader import parse_spec
 
     spec = parse_spec(model)
+    target = model.split(":", 1)[1] if model.startswith("vllm:") else None
+    if target is not None and os.path.isdir(target):
+        return f"vllm:{os.path.abspath(target)}", None
     if spec.is_file:
         path = os.path.abspath(spec.target)
         return (path if model == spec.target else f"{path}:{spec.factory}"), None

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from cachekey_cli.analysis.profiles import vllm_config, vllm_live
+from cachekey_cli.analysis.profiles import vllm_config, vllm_live, vllm_serve
 from cachekey_cli.analysis.profiles.profile import CaptureStyle, flat_settings
 from cachekey_cli.analysis.profiles.vllm import VllmProfile
 from cachekey_cli.analysis.profiles.vllm_mode import CacheMode
@@ -35,10 +35,12 @@ from cachekey_cli.results import ProfileInfo
 class InstalledVllmProfile(VllmProfile):
     """Keys as the installed vLLM computes them; ready once ``session()`` has run."""
 
-    def __init__(self, version: str, config_path: str | None) -> None:
+    def __init__(self, version: str, config_path: str | None, serve: Any = None) -> None:
         super().__init__()
         self.version = version
         self.config_path = config_path
+        self.serve = serve  # a vllm_serve.ServeSpec for vllm: models
+        self.served: Any = None  # the vllm_serve.Serve built from it
         self.live: Any = None
         self.notes: tuple[str, ...] = ()
         self.unmirrored: list[str] = []  # set-ups vLLM supports that these keys do not follow
@@ -70,7 +72,13 @@ class InstalledVllmProfile(VllmProfile):
             fill["splitting_ops"] = list(split_ops)
         if compile_sizes:
             fill["compile_sizes"] = list(compile_sizes)
-        config, notes = vllm_config.build_config(self.config_path, fill)
+        if self.serve is not None:
+            self.served = vllm_serve.build_config(self.serve)
+            config, notes = self.served.config, ()
+            for key, value in fill.items():  # --compile-size; a vllm: model has no SPLIT_OPS
+                setattr(config.compilation_config, key, value)
+        else:
+            config, notes = vllm_config.build_config(self.config_path, fill)
         for key, value in fill.items():
             have = getattr(config.compilation_config, key)
             if key == "compile_sizes" and sorted(have or ()) != sorted(value):
@@ -80,7 +88,8 @@ class InstalledVllmProfile(VllmProfile):
                 error = UsageError if origin.startswith("--") else InputError  # option or file
                 raise error(f"{origin} {value} and compilation_config.splitting_ops "
                             f"{have} disagree", "give the splitting ops in one place")
-        self.live = vllm_live.Live(config)
+        self.live = vllm_live.Live(config, own_model=self.serve is not None,
+                                   platform=self.served.platform if self.served else None)
         self.origin = f"{origin}, as compilation_config.splitting_ops" if "splitting_ops" in fill \
             else "compilation_config.splitting_ops"
         self.mode = CacheMode(self.live.aot_compile, self.live.mega, self.live.standalone,
@@ -136,7 +145,10 @@ class InstalledVllmProfile(VllmProfile):
         out = []
         for name, value in dims.items():
             where: int | str = params.index(name) if name in params[: len(args)] else name
-            for dim in ([value] if isinstance(value, int) else list(value)):
+            if value is None or (isinstance(where, int) and args[where] is None) or \
+                    (isinstance(where, str) and self.serve is not None):
+                continue  # vLLM marks only the tensors the call passes
+            for dim in ([value] if isinstance(value, int) else list(value)):  # dict: its dims
                 out.append(f"{where}:{dim}")
         return tuple(out)
 
@@ -173,6 +185,7 @@ class InstalledVllmProfile(VllmProfile):
         settings.update({f"inductor.{k}": v for k, v in shown.items()})
         hash_folder, aot_folder, factors = self.live.folders(traced or set())
         notes = list(self.notes)
+        settings.update(self._served_settings())
         if self.mode.cache_disabled:
             notes.append("VLLM_DISABLE_COMPILE_CACHE=1: vLLM files no artifact under these keys")
         return ProfileInfo(
@@ -189,6 +202,22 @@ class InstalledVllmProfile(VllmProfile):
             aot_compile_folder=aot_folder if self.mode.aot_compile else None,
             folder_factors=factors,
         )
+
+    def _served_settings(self) -> dict[str, str]:
+        """For a vllm: model: the platform keyed, and what was changed to key it."""
+        served = self.served
+        if served is None:
+            return {}
+        out = {"platform": served.platform if served.platform == served.host else
+               f"{served.platform} (keyed on this {served.host} host)"}
+        for i, change in enumerate(served.overrides):
+            out[f"platform.override.{i}"] = change
+        if served.platform != served.host:
+            out["platform.differs"] = (
+                "the inputs are on the CPU here, and the device is part of every AOT key; "
+                "Inductor's device-specific config (Triton, CUDA graphs) is not applied: a "
+                "real GPU run files other keys, this run shows which pieces and factors move")
+        return out
 
     def _describe(self, value: Any, start: int, end: int) -> str:
         """A config value for reports: vLLM's pass manager by its uuid, which reads the

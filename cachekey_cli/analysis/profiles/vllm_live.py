@@ -90,7 +90,8 @@ def _probe() -> Probe:
 class Live:
     """One vLLM deployment's compile set-up: its config, backend and cache mode."""
 
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, own_model: bool = False, platform: str | None = None
+                 ) -> None:
         import vllm
         import vllm.envs as envs
         from vllm.compilation.compiler_interface import _get_vllm_functorch_config
@@ -98,7 +99,14 @@ class Live:
 
         self.version = str(vllm.__version__)
         self.config = config
+        self.own_model = own_model  # vLLM's own model class: its forward needs the context
         self.compilation = config.compilation_config
+        if self.compilation.mode != CompilationMode.VLLM_COMPILE and platform is not None:
+            raise InputError(
+                f"on this {platform} host vLLM compiles this deployment with "
+                f"compilation_config.mode {self.compilation.mode.name} (its platform's "
+                "choice): no piecewise split and no vLLM compile cache",
+                "--platform cuda keys the piecewise path a CUDA deployment takes")
         if self.compilation.mode != CompilationMode.VLLM_COMPILE:
             raise InputError(
                 f"compilation_config.mode is {self.compilation.mode.name}: vLLM compiles "
@@ -174,6 +182,10 @@ class Live:
         if shapes.type == DynamicShapesType.BACKED_SIZE_OBLIVIOUS:
             fx["backed_size_oblivious"] = True
         with contextlib.ExitStack() as stack:
+            if self.own_model:  # vLLM's profiling run: attention without metadata
+                from vllm.forward_context import set_forward_context
+
+                stack.enter_context(set_forward_context(None, self.config))
             stack.enter_context(torch._dynamo.config.patch(dynamo))
             stack.enter_context(fx_config.patch(fx))  # type: ignore[attr-defined]
             if hasattr(torch._inductor.config, "assume_32bit_indexing"):

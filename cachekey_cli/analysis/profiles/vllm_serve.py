@@ -1,0 +1,130 @@
+"""A deployment given as ``vllm serve``'s command line: the ``VllmConfig`` vLLM builds from it.
+
+``cachekey diff vllm:./qwen3 -- --max-num-batched-tokens 4096 --dtype bfloat16``:
+the arguments after ``--`` are parsed by vLLM's own parser (``EngineArgs.add_cli_args``
+on vLLM's ``FlexibleArgumentParser``, then ``EngineArgs.from_cli_args``), with the
+model folder as ``--model``, and ``create_engine_config()`` builds the config, so
+every default and every derived field is vLLM's. Two arguments are added unless
+given: ``--skip-tokenizer-init`` (nothing is tokenized) and ``--load-format dummy``
+(no weights are read).
+
+The platform. vLLM picks it from the host; on a CPU host its ``CpuPlatform``
+turns ``VLLM_COMPILE`` into ``DYNAMO_TRACE_ONCE`` (one unsplit graph, no
+piecewise cache). ``platform="cuda"`` keys the piecewise path a CUDA deployment
+takes, on this host, after vLLM built the config: ``mode = VLLM_COMPILE``,
+vLLM's default splitting ops (``set_splitting_ops_for_v1``), no CUDA graphs
+and the optional fusion passes off, each listed in ``Serve.overrides``.
+
+Imports vLLM only inside its functions, reached through the installed profile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from cachekey_cli.errors import InputError, UsageError, exception_line
+
+PLATFORMS = ("host", "cuda")
+ADDED = (("--skip-tokenizer-init",), ("--load-format", "dummy"))
+
+
+@dataclass(frozen=True)
+class ServeSpec:
+    """A ``vllm:`` model and the serve arguments that came with it."""
+
+    folder: str  # the model folder (config.json), resolved
+    args: tuple[str, ...] = ()
+    platform: str = "host"  # "host": what vLLM does here; "cuda": the piecewise CUDA path
+
+
+@dataclass(frozen=True)
+class Serve:
+    """The config vLLM built, and what cachekey changed on it (``platform="cuda"``)."""
+
+    config: Any
+    platform: str  # the platform keyed: "cpu", "cuda", …
+    host: str  # the platform vLLM found here
+    overrides: tuple[str, ...] = ()
+    argv: tuple[str, ...] = field(default_factory=tuple)  # what vLLM's parser was given
+
+
+def build_config(spec: ServeSpec) -> Serve:
+    """``EngineArgs`` from the serve arguments, ``create_engine_config()``, the platform."""
+    from vllm.engine.arg_utils import EngineArgs
+    from vllm.platforms import current_platform
+
+    parser = _parser()
+    EngineArgs.add_cli_args(parser)
+    argv = ["--model", spec.folder, *spec.args]
+    for added in ADDED:
+        if added[0] not in spec.args:
+            argv += list(added)
+    if any(a == "--model" or a.startswith("--model=") for a in spec.args):
+        raise UsageError("the serve arguments name --model, which vllm:MODEL gives",
+                         "drop --model after --")
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) as err:
+            namespace = parser.parse_args(argv)
+    except SystemExit as exc:
+        said = " ".join(err.getvalue().strip().splitlines()[-1:]) or "invalid arguments"
+        raise UsageError(f"vllm serve arguments: {said}",
+                         "pass them after -- as to vllm serve") from exc
+    try:
+        config = EngineArgs.from_cli_args(namespace).create_engine_config()
+    except Exception as exc:
+        raise InputError(f"vLLM cannot build this deployment's config: {exception_line(exc)}",
+                         "fix the serve argument or the config.json vLLM names") from exc
+    host = str(current_platform.device_type or "unknown")
+    if spec.platform == "host":
+        return Serve(config, host, host, (), tuple(argv))
+    return Serve(config, spec.platform, host, _as_cuda(config), tuple(argv))
+
+
+def _parser() -> Any:
+    try:
+        from vllm.utils.argparse_utils import FlexibleArgumentParser
+    except ImportError:  # older layouts
+        from vllm.utils import FlexibleArgumentParser  # type: ignore[attr-defined,no-redef]
+    return FlexibleArgumentParser(prog="vllm serve")
+
+
+def _as_cuda(config: Any) -> tuple[str, ...]:
+    """What a CUDA host's platform would have left in place, set back after a CPU host's."""
+    from vllm.config import CompilationMode, CUDAGraphMode, PassConfig
+
+    cc = config.compilation_config
+    breakable = getattr(config, "_uses_breakable_cudagraph_by_default", None)
+    if breakable is not None and breakable() and \
+            os.environ.get("VLLM_USE_BREAKABLE_CUDAGRAPH") != "0":
+        arch = ", ".join(config.model_config.architectures)
+        raise InputError(
+            f"on CUDA, vLLM runs {arch} with breakable CUDA graphs by default and sets "
+            "compilation_config.mode NONE: nothing is torch.compiled, no compile cache is filed",
+            "VLLM_USE_BREAKABLE_CUDAGRAPH=0 opts out (then vLLM compiles it piecewise)")
+    done = []
+    if cc.mode != CompilationMode.VLLM_COMPILE:
+        done.append(f"compilation_config.mode {cc.mode.name} → VLLM_COMPILE")
+        cc.mode = CompilationMode.VLLM_COMPILE
+    before = list(cc.splitting_ops or ())
+    cc.splitting_ops = None
+    cc.set_splitting_ops_for_v1(all2all_backend=config.parallel_config.all2all_backend,
+                                data_parallel_size=config.parallel_config.data_parallel_size)
+    if list(cc.splitting_ops or ()) != before:
+        done.append(f"splitting_ops {before} → vLLM's defaults ({len(cc.splitting_ops)} ops, "
+                    f"{cc.splitting_ops[0]} first)")
+    if cc.cudagraph_mode != CUDAGraphMode.NONE:
+        done.append(f"cudagraph_mode {cc.cudagraph_mode.name} → NONE")
+        cc.cudagraph_mode = CUDAGraphMode.NONE
+    off = [f.name for f in dataclasses.fields(PassConfig)
+           if f.default is None and "bool" in str(f.type)
+           and getattr(cc.pass_config, f.name) is not False]
+    for name in off:
+        setattr(cc.pass_config, name, False)
+    if off:
+        done.append(f"pass_config {', '.join(off)} → False (fusions that need CUDA kernels)")
+    return tuple(done)

@@ -1,0 +1,105 @@
+"""``vllm:DIR`` / ``vllm:ORG/NAME``: vLLM's own implementation of a model, as a server builds it.
+
+The model folder (a local folder with ``config.json``, or a model in the local
+Hugging Face cache, never downloaded) and the serve arguments give the
+``VllmConfig`` (``profiles/vllm_serve.py``). The model is then what vLLM's
+loader makes of it: the class vLLM's registry picks for the architecture
+(``initialize_model``), built on the meta device under vLLM's current config,
+given uninitialized CPU storage (``loader.materialize``: no weight is written, so
+an 8B or 70B shape stays far below 1 GB), then ``process_weights_after_loading``
+as vLLM's loader runs it. Tensor-parallel state is vLLM's single-rank set-up
+(``init_distributed_environment`` over gloo, ``initialize_model_parallel(1, 1)``).
+
+What is compiled is the module vLLM's ``@support_torch_compile`` decorates
+(``LlamaModel`` inside ``LlamaForCausalLM``), called as vLLM's profiling run calls
+it: ``input_ids`` and ``positions`` of ``tokens`` tokens, no intermediate tensors,
+under ``set_forward_context(None, config)`` (attention without metadata; the
+installed profile's capture scope puts it around the trace).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any
+
+from cachekey_cli.errors import InputError, exception_line
+
+PREFIX = "vllm:"
+NEEDS = "the vllm: model source needs vLLM 0.33.0 installed"
+
+
+def is_vllm(text: str) -> bool:
+    return text.startswith(PREFIX)
+
+
+def folder(text: str) -> str:
+    """The model folder ``vllm:TEXT`` names: a local folder, else a local HF cache entry."""
+    from cachekey_cli.analysis import hf_models
+
+    name = text[len(PREFIX):]
+    if not name:
+        raise InputError(f"{text} names no model", "vllm:DIR (config.json) or vllm:ORG/NAME")
+    if os.path.isdir(name):
+        if not os.path.isfile(os.path.join(name, "config.json")):
+            raise InputError(f"{name} has no config.json", "pass a Hugging Face model folder")
+        return os.path.abspath(name)
+    return os.path.dirname(hf_models.resolve("hf:" + name).config_path)
+
+
+def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, Any], str]:
+    """(the compiled module, args, kwargs, architecture) of vLLM's own model class, under
+    vLLM's current config; ``tokens`` defaults to what vLLM's profiling run passes
+    (``max_num_batched_tokens``)."""
+    import torch
+    from vllm.config import get_current_vllm_config, set_current_vllm_config
+    from vllm.model_executor.model_loader.utils import (
+        initialize_model,
+        process_weights_after_loading,
+    )
+    from vllm.utils.torch_utils import set_default_torch_dtype
+
+    from cachekey_cli.analysis.loader import materialize
+
+    config = get_current_vllm_config()
+    tokens = tokens or config.scheduler_config.max_num_batched_tokens
+    _single_rank(config)
+    try:
+        with set_current_vllm_config(config), set_default_torch_dtype(
+                config.model_config.dtype), torch.device("meta"):
+            model = initialize_model(vllm_config=config)
+        model, _, _ = materialize(model, (), {})
+        with set_current_vllm_config(config):
+            process_weights_after_loading(model, config.model_config, torch.device("cpu"))
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"vLLM cannot build {type(config.model_config.hf_config).__name__}'s "
+                         f"model here: {exception_line(exc)}",
+                         "try --traceback; vLLM's own loader stops the same way") from exc
+    model.eval()
+    compiled = [m for m in model.modules()
+                if isinstance(getattr(m, "_dynamic_arg_dims", None), dict)]
+    if not compiled:
+        raise InputError(f"vLLM does not torch.compile {type(model).__name__} in this config",
+                         "its class has no @support_torch_compile module, or the config "
+                         "turns compilation off")
+    arch = type(model).__name__
+    ids = torch.zeros(tokens, dtype=torch.long)
+    positions = torch.arange(tokens, dtype=torch.long)
+    return compiled[0], (ids, positions, None), {}, arch
+
+
+def _single_rank(config: Any) -> None:
+    """vLLM's distributed state for one rank (a no-op once it exists)."""
+    from vllm.config import set_current_vllm_config
+    from vllm.distributed import parallel_state
+
+    if parallel_state.model_parallel_is_initialized():
+        return
+    path = os.path.join(tempfile.mkdtemp(prefix="cachekey-dist-"), "init")
+    with set_current_vllm_config(config):
+        parallel_state.init_distributed_environment(
+            world_size=1, rank=0, local_rank=0, distributed_init_method=f"file://{path}",
+            backend="gloo")
+        parallel_state.initialize_model_parallel(1, 1)
