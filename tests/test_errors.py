@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cachekey_cli.cli import run_cli
@@ -64,11 +66,16 @@ def test_split_op_that_never_matches_warns(capsys):
     assert "split op aten::relu never matched" in captured.out
 
 
-@pytest.mark.parametrize("where", ["missing-folder", "directory", "parent-is-a-file"])
+def test_output_into_a_missing_folder_creates_it(tmp_path, capsys):
+    target = tmp_path / "no" / "such" / "report.json"
+    code = run_cli(["diff", fixture_path("mlp.py"), "--format", "json", "-o", str(target)])
+    assert code in (0, 1), capsys.readouterr().err
+    assert json.loads(target.read_text())["subgraphs"]
+
+
+@pytest.mark.parametrize("where", ["directory", "parent-is-a-file"])
 def test_unwritable_output_path(where, tmp_path, capsys):
-    if where == "missing-folder":
-        target = tmp_path / "no" / "such" / "report.json"
-    elif where == "directory":
+    if where == "directory":
         target = tmp_path
     else:
         (tmp_path / "plain.txt").write_text("x")
