@@ -12,7 +12,8 @@ as vLLM's loader runs it. Tensor-parallel state is vLLM's single-rank set-up
 
 What is compiled is the module vLLM's ``@support_torch_compile`` decorates
 (``LlamaModel`` inside ``LlamaForCausalLM``), called as vLLM's profiling run calls
-it: ``input_ids`` and ``positions`` of ``tokens`` tokens, no intermediate tensors,
+it: ``input_ids`` (int32) and ``positions`` (int64) of ``tokens`` tokens (by default
+``max_num_batched_tokens``, as vLLM's profiling run), no intermediate tensors,
 under ``set_forward_context(None, config)`` (attention without metadata; the
 installed profile's capture scope puts it around the trace).
 """
@@ -31,6 +32,14 @@ NEEDS = "the vllm: model source needs vLLM 0.33.0 installed"
 
 def is_vllm(text: str) -> bool:
     return text.startswith(PREFIX)
+
+
+def display_name(text: str) -> str:
+    """The stable name for snapshots: ``vllm:`` and the folder's name, or ``vllm:ORG/NAME``."""
+    target = text[len(PREFIX):].rstrip("/\\")
+    if os.path.isdir(target):
+        return PREFIX + os.path.basename(os.path.abspath(target))
+    return PREFIX + target
 
 
 def folder(text: str) -> str:
@@ -85,7 +94,7 @@ def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, An
                          "its class has no @support_torch_compile module, or the config "
                          "turns compilation off")
     arch = type(model).__name__
-    ids = torch.zeros(tokens, dtype=torch.long)
+    ids = torch.zeros(tokens, dtype=torch.int32)  # the model runner's buffers: int32 ids
     positions = torch.arange(tokens, dtype=torch.long)
     return compiled[0], (ids, positions, None), {}, arch
 

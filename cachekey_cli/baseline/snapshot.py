@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from cachekey_cli.analysis import hf_models
+from cachekey_cli.analysis import hf_models, vllm_models
 from cachekey_cli.baseline import serialize
 from cachekey_cli.results import KEY_KINDS, VARIANTS, Analysis, KeyResult, Piece
 
@@ -88,6 +88,8 @@ def model_name(source: str) -> str:
     """
     if hf_models.is_hf(source):
         return hf_models.display_name(source)
+    if vllm_models.is_vllm(source):
+        return vllm_models.display_name(source)
     target, sep, tail = source.rpartition(":")
     if not (sep and tail.isidentifier() and target):
         target = source

@@ -72,11 +72,14 @@ class InstalledVllmProfile(VllmProfile):
             fill["splitting_ops"] = list(split_ops)
         if compile_sizes:
             fill["compile_sizes"] = list(compile_sizes)
+        notes: tuple[str, ...] = ()
         if self.serve is not None:
+            if compile_sizes:  # a vllm: model has no SPLIT_OPS; sizes belong to vLLM's config
+                raise UsageError("--compile-size on a vllm: model",
+                                 "give vllm serve's own -cc.compile_sizes (or "
+                                 "--compilation-config) after --")
             self.served = vllm_serve.build_config(self.serve)
-            config, notes = self.served.config, ()
-            for key, value in fill.items():  # --compile-size; a vllm: model has no SPLIT_OPS
-                setattr(config.compilation_config, key, value)
+            config = self.served.config
         else:
             config, notes = vllm_config.build_config(self.config_path, fill)
         for key, value in fill.items():

@@ -1,12 +1,12 @@
 """A deployment given as ``vllm serve``'s command line: the ``VllmConfig`` vLLM builds from it.
 
 ``cachekey diff vllm:./qwen3 -- --max-num-batched-tokens 4096 --dtype bfloat16``:
-the arguments after ``--`` are parsed by vLLM's own parser (``EngineArgs.add_cli_args``
-on vLLM's ``FlexibleArgumentParser``, then ``EngineArgs.from_cli_args``), with the
-model folder as ``--model``, and ``create_engine_config()`` builds the config, so
-every default and every derived field is vLLM's. Two arguments are added unless
-given: ``--skip-tokenizer-init`` (nothing is tokenized) and ``--load-format dummy``
-(no weights are read).
+the arguments after ``--`` are parsed as ``vllm serve FOLDER ARGS`` parses them
+(vLLM's ``make_arg_parser``, ``validate_parsed_serve_args``), and
+``AsyncEngineArgs.create_engine_config`` builds the config in the API server's
+usage context, so every default and every derived field is the server's. Two
+arguments are added unless given: ``--skip-tokenizer-init`` (nothing is tokenized)
+and ``--load-format dummy`` (no weights are read).
 
 The platform. vLLM picks it from the host; on a CPU host its ``CpuPlatform``
 turns ``VLLM_COMPILE`` into ``DYNAMO_TRACE_ONCE`` (one unsplit graph, no
@@ -54,19 +54,23 @@ class Serve:
 
 
 def build_config(spec: ServeSpec) -> Serve:
-    """``EngineArgs`` from the serve arguments, ``create_engine_config()``, the platform."""
-    from vllm.engine.arg_utils import EngineArgs
+    """The config ``vllm serve FOLDER ARGS`` builds: vLLM's serve parser
+    (``make_arg_parser``), ``validate_parsed_serve_args``, ``AsyncEngineArgs`` and
+    ``create_engine_config`` with the API server's usage context (whose defaults, e.g.
+    ``max_num_batched_tokens``, differ from the offline ``LLM`` class's)."""
+    from vllm.engine.arg_utils import AsyncEngineArgs
+    from vllm.entrypoints.common import cli_args
     from vllm.platforms import current_platform
+    from vllm.usage.usage_lib import UsageContext
 
-    parser = _parser()
-    EngineArgs.add_cli_args(parser)
-    argv = ["--model", spec.folder, *spec.args]
-    for added in ADDED:
-        if added[0] not in spec.args:
-            argv += list(added)
+    parser = cli_args.make_arg_parser(_parser())
     if any(a == "--model" or a.startswith("--model=") for a in spec.args):
         raise UsageError("the serve arguments name --model, which vllm:MODEL gives",
                          "drop --model after --")
+    argv = [spec.folder, *spec.args]
+    for added in ADDED:
+        if not any(a == added[0] or a.startswith(added[0] + "=") for a in spec.args):
+            argv += list(added)
     try:
         with contextlib.redirect_stderr(io.StringIO()) as err:
             namespace = parser.parse_args(argv)
@@ -74,8 +78,12 @@ def build_config(spec: ServeSpec) -> Serve:
         said = " ".join(err.getvalue().strip().splitlines()[-1:]) or "invalid arguments"
         raise UsageError(f"vllm serve arguments: {said}",
                          "pass them after -- as to vllm serve") from exc
+    if getattr(namespace, "model_tag", None) is not None:  # vllm serve's positional MODEL
+        namespace.model = namespace.model_tag
     try:
-        config = EngineArgs.from_cli_args(namespace).create_engine_config()
+        cli_args.validate_parsed_serve_args(namespace)
+        engine = AsyncEngineArgs.from_cli_args(namespace)
+        config = engine.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
     except Exception as exc:
         raise InputError(f"vLLM cannot build this deployment's config: {exception_line(exc)}",
                          "fix the serve argument or the config.json vLLM names") from exc
