@@ -4,11 +4,12 @@ The model folder (a local folder with ``config.json``, or a model in the local
 Hugging Face cache, never downloaded) and the serve arguments give the
 ``VllmConfig`` (``profiles/vllm_serve.py``). The model is then what vLLM's
 loader makes of it: the class vLLM's registry picks for the architecture
-(``initialize_model``), built on the meta device under vLLM's current config,
-given uninitialized CPU storage (``loader.materialize``: no weight is written, so
-an 8B or 70B shape stays far below 1 GB), then ``process_weights_after_loading``
-as vLLM's loader runs it. Tensor-parallel state is vLLM's single-rank set-up
-(``init_distributed_environment`` over gloo, ``initialize_model_parallel(1, 1)``).
+(``initialize_model``), built on the CPU under vLLM's current config as vLLM's
+loader builds it, without loading weights: vLLM allocates them with ``torch.empty``
+and nothing writes them, so an 8B or 70B shape costs address space, not memory;
+then ``process_weights_after_loading`` as vLLM's loader runs it. Tensor-parallel
+state is vLLM's single-rank set-up (``init_distributed_environment`` over gloo,
+``initialize_model_parallel(1, 1)``).
 
 What is compiled is the module vLLM's ``@support_torch_compile`` decorates
 (``LlamaModel`` inside ``LlamaForCausalLM``), called as vLLM's profiling run calls
@@ -68,16 +69,16 @@ def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, An
     )
     from vllm.utils.torch_utils import set_default_torch_dtype
 
-    from cachekey_cli.analysis.loader import materialize
-
     config = get_current_vllm_config()
     tokens = tokens or config.scheduler_config.max_num_batched_tokens
     _single_rank(config)
     try:
+        # on the CPU, as vLLM's loader builds it (its own parameter classes stay: Dynamo
+        # traces vllm/model_executor/parameter.py through them, a file of the code hash);
+        # the weights are torch.empty storage that nothing writes, so no resident memory
         with set_current_vllm_config(config), set_default_torch_dtype(
-                config.model_config.dtype), torch.device("meta"):
+                config.model_config.dtype), torch.device("cpu"):
             model = initialize_model(vllm_config=config)
-        model, _, _ = materialize(model, (), {})
         with set_current_vllm_config(config):
             process_weights_after_loading(model, config.model_config, torch.device("cpu"))
     except InputError:

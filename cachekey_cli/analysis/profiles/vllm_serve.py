@@ -115,6 +115,14 @@ def _as_cuda(config: Any) -> tuple[str, ...]:
             "compilation_config.mode NONE: nothing is torch.compiled, no compile cache is filed",
             "VLLM_USE_BREAKABLE_CUDAGRAPH=0 opts out (then vLLM compiles it piecewise)")
     done = []
+    # the fusions first: set_splitting_ops_for_v1 reads some of them
+    off = [f.name for f in dataclasses.fields(PassConfig)
+           if f.default is None and "bool" in str(f.type)
+           and getattr(cc.pass_config, f.name) is not False]
+    for name in off:
+        setattr(cc.pass_config, name, False)
+    if off:
+        done.append(f"pass_config {', '.join(off)} → False (fusions that need CUDA kernels)")
     if cc.mode != CompilationMode.VLLM_COMPILE:
         done.append(f"compilation_config.mode {cc.mode.name} → VLLM_COMPILE")
         cc.mode = CompilationMode.VLLM_COMPILE
@@ -128,11 +136,7 @@ def _as_cuda(config: Any) -> tuple[str, ...]:
     if cc.cudagraph_mode != CUDAGraphMode.NONE:
         done.append(f"cudagraph_mode {cc.cudagraph_mode.name} → NONE")
         cc.cudagraph_mode = CUDAGraphMode.NONE
-    off = [f.name for f in dataclasses.fields(PassConfig)
-           if f.default is None and "bool" in str(f.type)
-           and getattr(cc.pass_config, f.name) is not False]
-    for name in off:
-        setattr(cc.pass_config, name, False)
-    if off:
-        done.append(f"pass_config {', '.join(off)} → False (fusions that need CUDA kernels)")
+    if cc.compile_sizes is None:  # left unset by the CPU platform: no single sizes
+        done.append("compile_sizes None → []")
+        cc.compile_sizes = []
     return tuple(done)
