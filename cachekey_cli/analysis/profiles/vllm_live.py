@@ -84,7 +84,27 @@ def _probe() -> Probe:
         import vllm.compilation.backends  # noqa: F401  (vLLM's own set-up runs now)
     except Exception as exc:
         return Probe(None, exception_line(exc))
+    logs_to_stderr()
     return Probe(str(vllm.__version__))
+
+
+def logs_to_stderr() -> None:
+    """Keep vLLM's log lines off stdout, which is cachekey's report (JSON, say).
+
+    vLLM logs to stdout by default and sets its handlers up again when it builds
+    a config, so this runs after each. The handlers are pointed at stderr rather
+    than setting ``VLLM_LOGGING_STREAM``, which is one of vLLM's compile factors
+    (it would move the folder's env hash). Its INFO lines are dropped: warnings
+    and errors still show.
+    """
+    import logging
+    import sys
+
+    root = logging.getLogger("vllm")
+    for handler in root.handlers:
+        if isinstance(handler, logging.StreamHandler) and handler.stream is sys.stdout:
+            handler.setStream(sys.stderr)
+    root.setLevel(max(root.level, logging.WARNING))
 
 
 class Live:

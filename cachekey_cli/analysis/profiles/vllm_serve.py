@@ -27,6 +27,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachekey_cli.analysis.profiles import vllm_live
 from cachekey_cli.errors import InputError, UsageError, exception_line
 
 PLATFORMS = ("host", "cuda")
@@ -84,6 +85,7 @@ def build_config(spec: ServeSpec) -> Serve:
         cli_args.validate_parsed_serve_args(namespace)
         engine = AsyncEngineArgs.from_cli_args(namespace)
         config = engine.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
+        vllm_live.logs_to_stderr()  # building the config set vLLM's logging up again
     except Exception as exc:
         raise InputError(f"vLLM cannot build this deployment's config: {exception_line(exc)}",
                          "fix the serve argument or the config.json vLLM names") from exc
