@@ -8,7 +8,8 @@ later pieces' post-grad graphs and so their FX keys. So the ``tuple_return``
 pieces, vLLM's own split, are keyed first and in vLLM's order; the ``plain``
 pieces of a graph with symbolic inputs wait for a fresh trace of their own
 (``second_pass``), as a vLLM that split without ``tuple_return`` would compile
-them in a fresh process. Static pieces do not depend on the order.
+them in a fresh process, unless they compile for vLLM's mega artifact, which
+has no FX key to shift. Static pieces do not depend on the order.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class BackendWork:
             self.pieces[cap.index] = (first, (plain, tupled))
         else:
             self._key(cap.index, tupled, sizes=sorted(devices))
-            if self.profile.splits and _symbolic(plain):
+            if self.profile.splits and _symbolic(plain) and not _bundled(plain):
                 self.deferred.add(cap.index)
             else:
                 self._key(cap.index, plain)
@@ -131,6 +132,15 @@ def with_overrides(setting: Any, overrides: dict[str, dict[str, Any]]) -> Any:
         inductor={**setting.inductor, **overrides["inductor"]},
         functorch={**setting.functorch, **overrides["functorch"]},
     )
+
+
+def _bundled(variant: Any) -> bool:
+    """Every piece compiles for a bundled AOT entry (vLLM's mega artifact): no FX key of its
+    own, and the AOT key does not read the ShapeEnv state earlier compiles leave (checked:
+    the plain pieces' AOT keys are the same keyed in the first trace or a fresh one), so
+    the plain pieces need no second trace."""
+    return all(raw.setting is not None and raw.setting.aot for raw in variant.pieces
+               if not raw.splitting_op)
 
 
 def _symbolic(variant: Any) -> bool:
