@@ -43,14 +43,43 @@ from benchmarks.timing import BIN, MODEL, RESULTS, ROOT, _env, machine, measure 
 MODEL_8B = "fixtures/llama3_8b.py"
 MODEL_70B = "fixtures/llama3_8b.py:build_70b"
 SHAPE_BUDGET = (20.0, 1024)  # a deployed shape under --init meta: seconds, MB (reported)
+# the same Llama-3 shapes as Hugging Face configs: through hf: (this venv) and vllm: (vLLM's
+# own LlamaForCausalLM, where a vLLM venv is found: VLLM_VENV, else .venv-vllm)
+SHAPE_CONFIGS = {"8b": "fixtures/vllm/models/llama3-8b", "70b": "fixtures/vllm/models/llama3-70b"}
+
+
+def vllm_python() -> str | None:
+    import os
+
+    venv = Path(os.environ.get("VLLM_VENV", str(ROOT / ".venv-vllm")))
+    python = venv / "bin" / "python"
+    return str(python) if python.exists() else None
+
+
+def bench_shapes() -> dict[str, Any]:
+    """hf: and vllm: of the 8B and 70B configs, in turn (vllm: needs a vLLM venv)."""
+    out: dict[str, Any] = {}
+    python = vllm_python()
+    for shape, folder in SHAPE_CONFIGS.items():
+        print(f"llama3-{shape} config: hf: and vllm:", file=sys.stderr, flush=True)
+        out[f"hf_{shape}"] = run_diff(f"hf:{folder}", _env(), "cachekey diff hf:")
+        if python:
+            env = _env(PYTHONPATH=str(ROOT))
+            out[f"vllm_{shape}"] = run_diff(f"vllm:{folder}", env, "cachekey diff vllm:",
+                                            "--platform", "cuda", "--", "--dtype", "bfloat16",
+                                            python=python)
+    return out
 
 
 
 
 
-def run_diff(model: str, env: dict[str, str], label: str, *extra: str) -> dict[str, Any]:
-    r = measure([str(BIN / "cachekey"), "-q", "diff", model, "--format", "json", *extra],
-                env, label)
+def run_diff(model: str, env: dict[str, str], label: str, *extra: str,
+             python: str | None = None) -> dict[str, Any]:
+    """``cachekey diff`` in a fresh process; ``python``: another environment's interpreter
+    (vLLM's, for vllm: models), running this checkout's cachekey."""
+    head = [python, "-m", "cachekey_cli"] if python else [str(BIN / "cachekey")]
+    r = measure([*head, "-q", "diff", model, "--format", "json", *extra], env, label)
     if r["exit_code"] in (0, 1):
         doc = json.loads(r["_stdout"])
         r["timings"] = doc["meta"]["timings"]
@@ -211,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
         print("llama3-70b shape, --init meta", file=sys.stderr, flush=True)
         doc["llama3_70b_meta"] = run_diff(MODEL_70B, _env(), "cachekey diff --init meta",
                                           "--init", "meta")
+        doc["shapes"] = bench_shapes()
     doc["layers"] = rows
     if not args.no_cache_check:
         from benchmarks import cache_check
@@ -236,6 +266,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"llama3-{shape} --init meta: {m['wall_s']} s, {m['peak_rss_mb']} MB, "
                   f"rc={m['exit_code']} ({'within' if within else 'OVER'} the budget of "
                   f"{SHAPE_BUDGET[0]} s and {SHAPE_BUDGET[1]} MB)")
+    for name, m in doc.get("shapes", {}).items():
+        route, shape = name.split("_")
+        print(f"llama3-{shape} config via {route}: {m['wall_s']} s, {m['peak_rss_mb']} MB, "
+              f"rc={m['exit_code']}")
     cc = doc.get("cache_check", {})
     for profile, c in cc.items():
         if isinstance(c, dict) and "extra_s" in c:
@@ -253,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 def _measurements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     found = [r[k] for r in doc["layers"] for k in ("diff", "trace", "cold", "warm") if k in r]
     found += [doc[k] for k in ("llama3_8b_meta", "llama3_70b_meta") if k in doc]
+    found += list(doc.get("shapes", {}).values())
     return found
 
 

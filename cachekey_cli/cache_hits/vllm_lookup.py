@@ -128,6 +128,8 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
              ("mode", f"{m.name} (from VLLM_USE_AOT_COMPILE, VLLM_USE_MEGA_AOT_ARTIFACT; "
                       f"vLLM {VERSION})"),
              ("torch", f"{analysis.environment.torch}, build key {torch_key[:8]}…")]
+    if info is not None and "platform" in info.settings:  # a vllm: model's platform
+        facts.append(("platform", info.settings["platform"]))
     rank = (info.folder_factors if info else {}).get("rank_folder", vllm_folder.RANK)
     aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
     if m.mega:
