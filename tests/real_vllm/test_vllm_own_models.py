@@ -155,3 +155,21 @@ def test_check_cache_on_own_model_equals_the_real_warm_start(case, baked, tmp_pa
     assert ("Compiling a graph" in log) == ("miss" in did), log
     with capsys.disabled():
         print(f"\n{case}: cachekey {said}; vLLM's warm start {did}: {log[:300]}")
+
+
+@pytest.mark.parametrize("model", ["tiny-llama", "tiny-qwen3"])
+def test_dedup_on_own_model_shares_the_repeated_layers(model, tmp_path):
+    """Four decoder layers of vLLM's own class: the three pieces between attention calls
+    are one compile unit (vLLM files one artifact for them), and without vLLM's
+    autograd_cache_normalize_inputs they would not be (their parameters' names differ)."""
+    folder = tmp_path / model
+    folder.mkdir()
+    config = json.loads((MODELS / model / "config.json").read_text())
+    config["num_hidden_layers"] = 4
+    (folder / "config.json").write_text(json.dumps(config))
+    done = cachekey("dedup", f"vllm:{folder}", "--platform", "cuda", "--format", "json", "--",
+                    *SERVE, mode="mega", root=tmp_path / "unused")
+    doc = json.loads(done.stdout)
+    tupled = doc["variants"]["tuple_return"]
+    assert tupled["compiled"] == 5 and tupled["unique"]["aot_key"] == 3, tupled
+    assert doc["normalize_inputs"]["unique_aot_keys"]["off"]["tuple_return"] == 5, doc
