@@ -157,3 +157,22 @@ def test_a_pass_says_on_stderr_when_a_hit_was_not_fully_checked(tmp_path, monkey
     assert done.value.code == 0
     err = capsys.readouterr().err.strip()
     assert err == (said or "")
+
+
+def test_a_miss_that_inductor_serves_passes_only_with_fail_on_cold():
+    from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
+
+    served = PieceCache("g0/submod_0", "miss", ("folder moved",), fallback="aotautograd")
+    cold = PieceCache("g0/submod_2", "miss", ("folder moved",), fallback="cold")
+    unknown = PieceCache("g0/submod_4", "miss", ("folder moved",), fallback="unknown")
+    hit = PieceCache("g0/submod_6", "hit", ("loaded",))
+    gate = CacheCheck("m", "vllm", "p", "cache root", (served, hit))
+    assert gate.exit_code == 1
+    assert CacheCheck("m", "vllm", "p", "cache root", (served, hit), fail_on="cold").exit_code == 0
+    for bad in (cold, unknown):  # unknown is not known to be served: it fails too
+        assert CacheCheck("m", "vllm", "p", "r", (served, bad), fail_on="cold").exit_code == 1
+    both = CacheCheck("m", "vllm", "p", "r", (served, cold, hit))
+    assert both.levels() == {"aotautograd": 1, "cold": 1}
+    assert both.sentence() == ("3 compiled pieces: 2 miss (1 cold compile, 1 from Inductor's "
+                               "cache), 1 hit. The check fails.")
+    assert served.label == "miss → Inductor's cache" and cold.label == "miss → cold compile"

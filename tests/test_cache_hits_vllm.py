@@ -17,6 +17,7 @@ baked into the cache, is in the opt-in live test at the end.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -133,6 +134,8 @@ def test_the_unchanged_model_hits_and_an_env_flag_misses(mode, name, monkeypatch
     monkeypatch.setenv("VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE", "0")
     miss = predict(f"stale-{mode}", baked, own, name)
     assert [p.cache for p in miss.pieces] == ["miss"] * 3
+    assert [p.fallback for p in miss.pieces] == ["cold"] * 3  # a new AOT folder: empty cache
+    assert_second_level(miss, env)
     assert "VLLM_ENABLE_INDUCTOR_MAX_AUTOTUNE" in miss.pieces[0].reasons[0] + " ".join(
         miss.folder)
 
@@ -279,6 +282,18 @@ def test_a_script_that_starts_vllm_is_predicted_as_its_warm_start_did(case, wher
     assert [p.cache for p in result.pieces] == real
     if case == "edit":
         assert "source check fails (__main__ changed)" in result.pieces[0].reasons[0]
+        # the second level: torch's own counters on that warm start, and its one compile
+        counted = warm["torch_counters"]["aot_autograd"]
+        levels = [p.fallback for p in result.pieces]
+        assert levels.count("aotautograd") == counted["autograd_cache_hit"] == 2
+        assert levels.count("cold") == counted["autograd_cache_miss"] == 1
+        assert levels[-1] == "cold"  # LAST_SCALE is in the last piece only
+        assert result.sentence().startswith("3 compiled pieces: 3 miss (1 cold compile, 2 from "
+                                            "Inductor's cache)")
+        assert dataclasses.replace(result, fail_on="cold").exit_code == 1
+        assert [p.label for p in result.pieces][:2] == ["miss → Inductor's cache"] * 2
+    else:
+        assert all(p.fallback is None for p in result.pieces)
 
 
 HF_CASES = [(m, c) for m in ("hf-llama", "hf-gpt2") for c in ("same", "eps", "dtype", "env")]
@@ -339,6 +354,23 @@ def test_hf_models_prediction_equals_what_vllm_did(model, case, monkeypatch):
         # the warm start's code factor is hashed from the files on disk, as vLLM does: where
         # they are as the run found them (the machine that made the fixtures), the name is vLLM's
         assert next(iter(new)) in result.pieces[0].reasons[0]
+    if case == "env":  # a new AOT-compile folder: its Inductor cache starts empty, all cold
+        assert_second_level(result, warm)
+    # (elsewhere the fixture's inductor_cache/ kept aotautograd/ only: the forward an
+    # AOTAutograd hit loads from fxgraph/ was trimmed when the fixture was made, so the
+    # level there is the trimmed cache's; the script fixtures keep both and are checked)
+
+
+def assert_second_level(result, warm: dict) -> None:
+    """Under vLLM's misses, the Inductor level cachekey predicts is what torch's counters on
+    the real warm start say: an AOTAutograd hit per piece served, a miss per cold compile."""
+    missed = [p for p in result.pieces if p.cache == "miss"]
+    counted = warm.get("torch_counters", {}).get("aot_autograd", {})
+    if not missed or not counted:
+        return
+    levels = [p.fallback for p in missed]
+    assert levels.count("aotautograd") == counted.get("autograd_cache_hit", 0), (levels, counted)
+    assert levels.count("cold") == counted.get("autograd_cache_miss", 0), (levels, counted)
 
 
 VLLM_PYTHON = os.environ.get("CACHEKEY_VLLM_PYTHON", "")

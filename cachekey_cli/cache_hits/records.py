@@ -18,6 +18,9 @@ from typing import Any
 from cachekey_cli.errors import ExitCode
 
 WORDS = ("stale", "miss", "hit")  # also the order pieces are reported in
+FALLBACK_LABELS = {"aotautograd": "Inductor's cache", "fxgraph": "Inductor's FX cache",
+                   "cold": "cold compile", "unknown": "Inductor level unknown"}
+FAIL_ON = ("miss", "cold")  # check --cache --fail-on: what fails the gate besides stale
 
 
 @dataclass(frozen=True)
@@ -74,14 +77,26 @@ class PieceCache:
     counters: Mapping[str, int] = field(default_factory=dict)  # torch's counters, predicted
     findings: tuple[str, ...] = ()  # component-level account, from a snapshot in the cache
     place: str = ""  # where the client looks: "aotautograd/<key>", "index (1, 2048) #0", …
+    # under a vLLM-level miss, what Inductor's own cache serves (cache_hits/vllm_fallback.py):
+    # "aotautograd", "fxgraph", "cold" or "unknown"; None where vLLM loads the piece
+    fallback: str | None = None
+    fallback_reasons: tuple[str, ...] = ()
 
     @property
     def label(self) -> str:
-        """The word as a report shows it: ``hit (guards not checked)`` when something was not."""
+        """The word as a report shows it: ``hit (guards not checked)`` when something was not,
+        ``miss → Inductor's cache`` when Inductor serves what vLLM does not."""
         if self.cache == "hit" and self.unchecked:
             what = "guards" if all(u.startswith("guard") for u in self.unchecked) else "key"
             return f"hit ({what} not checked)"
+        if self.cache == "miss" and self.fallback in FALLBACK_LABELS:
+            return f"miss → {FALLBACK_LABELS[self.fallback]}"
         return self.cache
+
+    @property
+    def compiles_cold(self) -> bool:
+        """The start compiles this piece from scratch (or may: level unknown)."""
+        return self.cache == "miss" and self.fallback not in ("aotautograd", "fxgraph")
 
 
 @dataclass(frozen=True)
@@ -107,9 +122,23 @@ class CacheCheck:
         """Stale pieces first (wrong code), then misses, then hits; stable within each."""
         return tuple(sorted(self.pieces, key=lambda p: WORDS.index(p.cache)))
 
+    fail_on: str = "miss"  # "cold": a miss that Inductor's cache serves does not fail
+
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.OK if all(p.cache == "hit" for p in self.pieces) else ExitCode.DRIFT
+        if self.fail_on == "cold":
+            bad = any(p.cache == "stale" or p.compiles_cold for p in self.pieces)
+        else:
+            bad = any(p.cache != "hit" for p in self.pieces)
+        return ExitCode.DRIFT if bad else ExitCode.OK
+
+    def levels(self) -> dict[str, int]:
+        """Under the vLLM-level misses: how many pieces each Inductor level serves."""
+        out: dict[str, int] = {}
+        for p in self.pieces:
+            if p.cache == "miss" and p.fallback:
+                out[p.fallback] = out.get(p.fallback, 0) + 1
+        return out
 
     def sentence(self) -> str:
         n = len(self.pieces)
@@ -126,9 +155,21 @@ class CacheCheck:
         if stale:
             parts.append(f"{stale} stale (the client loads another piece's artifact)")
         if miss:
-            parts.append(f"{miss} miss")
+            levels = self.levels()
+            served = levels.get("aotautograd", 0) + levels.get("fxgraph", 0)
+            if levels:
+                how = [f"{levels.get('cold', 0)} cold compile"
+                       f"{'' if levels.get('cold', 0) == 1 else 's'}",
+                       f"{served} from Inductor's cache"]
+                if levels.get("unknown"):
+                    how.append(f"{levels['unknown']} unknown")
+                parts.append(f"{miss} miss ({', '.join(how)})")
+            else:
+                parts.append(f"{miss} miss")
         parts.append(f"{hit} hit")
-        return f"{n} compiled {pieces}: " + ", ".join(parts) + ". The check fails."
+        verdict = "The check fails." if self.exit_code else \
+            "No piece compiles cold; the check passes (--fail-on cold)."
+        return f"{n} compiled {pieces}: " + ", ".join(parts) + ". " + verdict
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachekey_cli.cache_hits import baked as baked_mod
-from cachekey_cli.cache_hits import vllm_aot, vllm_folder
+from cachekey_cli.cache_hits import vllm_aot, vllm_fallback, vllm_folder
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
 from cachekey_cli.cache_hits.vllm_aot import DAMAGED
 from cachekey_cli.errors import InputError
@@ -137,6 +137,14 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     else:
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
                                          facts, aot, info, analysis.environment.torch)
+    # the AOT-compile folder this start uses: vLLM's own name for it, else the model it found
+    # when that one is this start's (it loads, or its source check fails); an env or torch
+    # change names a new folder, whose Inductor cache starts empty
+    own = aot.found is not None and (aot.model is not None or bool(aot.changed))
+    folder = expected_aot or (aot.found.hash if own and aot.found else None)
+    pieces, fallback_notes = vllm_fallback.second_level(
+        pieces, now, dep, m.aot, m.mega, folder, assumed=expected_aot is None)
+    more = list(more) + list(fallback_notes)
     return CacheCheck(model=model_id(analysis),
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)

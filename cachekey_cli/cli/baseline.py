@@ -127,13 +127,17 @@ def snapshot(g: Any, model: str, output: str, into: str | None, variant: str, **
               help="Instead of a snapshot, a real compile cache (an Inductor cache dir for "
               "--profile torch-compile; a vLLM cache root or folder for vllm): say hit, miss or "
               "stale for every piece. Never modified.")
+@click.option("--fail-on", "fail_on", type=click.Choice(["miss", "cold"]), default=None,
+              help="--cache: what fails the gate besides a stale piece: any miss (the default), "
+              "or only a piece that compiles cold (a vLLM miss that Inductor's cache serves "
+              "passes).")
 @click.option("--variant", type=click.Choice(["tuple_return", "plain"]), default=None,
               help="Variant to key (default: the one the baseline recorded).")
 @_report_options
 @click.pass_obj
 def check(g: Any, model: str, baseline_path: str | None, cache_path: str | None,
-          variant: str | None, fmt: str | None, output: str | None, junit: str | None,
-          allow: tuple[str, ...], width: int | None, **kw: Any) -> None:
+          fail_on: str | None, variant: str | None, fmt: str | None, output: str | None,
+          junit: str | None, allow: tuple[str, ...], width: int | None, **kw: Any) -> None:
     """Recompute MODEL's keys and compare them with a baseline (exit 1 on drift), or with a
     real compile cache (--cache: exit 1 unless every piece hits)."""
     from cachekey_cli import api
@@ -148,7 +152,10 @@ def check(g: Any, model: str, baseline_path: str | None, cache_path: str | None,
                              "drop them with --cache")
         from cachekey_cli.cli.cache_hits import run_check
 
-        run_check(g, model, cache_path, fmt, output, width, kw, _analyse_run)
+        run_check(g, model, cache_path, fmt, output, width, kw, _analyse_run,
+                  fail_on or "miss")
+    if fail_on is not None:
+        raise UsageError("--fail-on goes with --cache", "drop it with --baseline")
     assert baseline_path is not None
 
     protect_inputs((baseline_path,), {"--output": output, "--junit-xml": junit})

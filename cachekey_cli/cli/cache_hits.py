@@ -17,7 +17,8 @@ from cachekey_cli.errors import UsageError
 
 
 def run_check(g: Any, model: str, path: str, fmt: str | None, output: str | None,
-              width: int | None, kw: dict[str, Any], analyse: Any) -> None:
+              width: int | None, kw: dict[str, Any], analyse: Any, fail_on: str = "miss"
+              ) -> None:
     from cachekey_cli import cache_hits
     from cachekey_cli.baseline import load as baseline_load
     from cachekey_cli.baseline.output import check_writable, protect_inputs
@@ -42,7 +43,9 @@ def run_check(g: Any, model: str, path: str, fmt: str | None, output: str | None
 
         baked = baked_mod.compare(found, baseline_load.from_dict(snap, "(current)"),
                                   baked_snapshot)
-    result = cache_hits.check(run, path, cache, baked)
+    import dataclasses
+
+    result = dataclasses.replace(cache_hits.check(run, path, cache, baked), fail_on=fail_on)
     color = fmt == "rich" and not output and cli_mod.stdout_is_tty()
     text = cache_renderers()[fmt](result, color=color, width=width or cli_mod.default_width())
     cli_mod.emit(text, output)

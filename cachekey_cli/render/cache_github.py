@@ -14,8 +14,9 @@ def render(result: CacheCheck, **_: Any) -> str:
         if p.cache == "hit":
             continue
         level = "error" if p.cache == "stale" else "warning"
-        title = escape_property(f"cachekey cache {p.cache}: {p.id}")
-        body = escape_data("\n".join((*p.reasons, *p.findings)))
+        title = escape_property(f"cachekey cache {p.label}: {p.id}")
+        more = tuple(f"Inductor: {x}" for x in p.fallback_reasons)
+        body = escape_data("\n".join((*p.reasons, *more, *p.findings)))
         lines.append(f"::{level} title={title}::{body}")
     for note in result.notes:
         lines.append(f"::notice title=cachekey note::{escape_data(note)}")

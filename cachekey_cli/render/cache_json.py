@@ -29,6 +29,9 @@ def _piece(p: PieceCache) -> dict[str, Any]:
         ],
         "counters": dict(p.counters),
         "findings": list(p.findings),
+        # under a vLLM-level miss: what Inductor's own cache serves (docs/cache-hits.md)
+        "inductor_level": p.fallback,
+        "inductor_reasons": list(p.fallback_reasons),
     }
 
 
@@ -48,6 +51,8 @@ def to_dict(result: CacheCheck) -> dict[str, Any]:
         "pieces": [_piece(p) for p in result.pieces],
         "summary": {
             **{word: result.count(word) for word in WORDS},
+            "inductor_levels": result.levels(),
+            "fail_on": result.fail_on,
             "exit_code": int(result.exit_code),
             "text": result.sentence(),
         },

@@ -25,8 +25,9 @@ def render(result: CacheCheck, **_: Any) -> str:
         out += ["", "**Why the folder differs**", ""] + [f"- {_cell(x)}" for x in result.folder]
     out += ["", "| piece | cache | why |", "|---|---|---|"]
     for p in result.ordered:
-        word = ICON[p.cache] + (p.label[3:] if p.cache == "hit" else "")
-        why = "<br>".join(_cell(x) for x in (*p.reasons, *p.findings)) or "-"
+        word = ICON[p.cache] + (p.label[len(p.cache):] if p.cache != "stale" else "")
+        more = tuple(f"Inductor: {x}" for x in p.fallback_reasons)
+        why = "<br>".join(_cell(x) for x in (*p.reasons, *more, *p.findings)) or "-"
         out.append(f"| `{p.id}` | {word} | {why} |")
     out += ["", f"**{result.sentence()}**", ""]
     return "\n".join(out)

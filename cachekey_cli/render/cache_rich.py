@@ -63,6 +63,8 @@ def _details(p: PieceCache) -> Table:
     grid.add_column(overflow="fold")
     for line in p.reasons:
         grid.add_row("", Text(line))
+    for line in p.fallback_reasons:
+        grid.add_row("", Text(f"Inductor: {line}"))
     for g in p.guards:
         verdict = {True: "holds", False: "fails", None: "not checked"}[g.passed]
         text = f"guards of entry {g.entry[:12]}…: {verdict}"
@@ -91,7 +93,7 @@ def render(result: CacheCheck, *, color: bool = True, width: int = 100, **_: Any
         console.print(_hanging(" ", result.context))
     # the table shows each piece's first reason: list the pieces that have more to say
     shown = [p for p in result.ordered if p.unchecked or len(p.reasons) > 1 or p.guards
-             or p.findings]
+             or p.findings or p.fallback_reasons]
     if shown:
         if result.context:
             console.print()
