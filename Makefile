@@ -10,6 +10,12 @@ TORCH ?= torch==2.13.0
 # machines have the 2.14.1 wheel locally too (a CUDA build that runs on the CPU)
 TORCH214 ?= torch==2.14.1
 VENV214 ?= .venv-torch214
+# the third (`make test-torch215`): torch 2.15.0 from the registry (a CUDA build, several GB,
+# that runs on the CPU), named in requirements-torch215.txt; PIP_CONSTRAINT is cleared for
+# that install, as build machines may cap pip below it
+TORCH215 ?= -r requirements-torch215.txt
+TORCH_ENV ?=
+VENV215 ?= .venv-torch215
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cachekey-installed
 DEMO_MODEL ?= fixtures/transformer.py
@@ -19,15 +25,15 @@ VLLM_VENV ?= .venv-vllm
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.cachekey-vllm-installed
 
-.PHONY: demo test test-torch214 test-vllm lint bench bench-plugin clean
+.PHONY: demo test test-torch214 test-torch215 test-vllm lint bench bench-plugin clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml Makefile | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet $(TORCH)
-	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
+	$(TORCH_ENV) $(BIN)/python -m pip install --quiet $(TORCH)
+	$(TORCH_ENV) $(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	touch $(STAMP)
 
 # Exit code 1 means "drift found", which is what the demo model is built to show.
@@ -41,6 +47,10 @@ test: $(STAMP)
 # the same suite on torch 2.14.1, in a second venv
 test-torch214:
 	$(MAKE) test VENV=$(VENV214) TORCH="$(TORCH214)"
+
+# and on torch 2.15.0, in a third
+test-torch215:
+	$(MAKE) test VENV=$(VENV215) TORCH="$(TORCH215)" TORCH_ENV="env PIP_CONSTRAINT="
 
 # Heavy and not part of `make test`: real vLLM compiles on the CPU, compared with cachekey's
 # keys (tests/real_vllm/), plus, from cachekey's own venv, the live checks that call into vLLM's
@@ -73,4 +83,4 @@ bench-plugin: $(STAMP)
 	$(BIN)/python benchmarks/plugin.py
 
 clean:
-	rm -rf $(VENV) $(VENV214) .venv-vllm .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(VENV214) $(VENV215) .venv-vllm .pytest_cache .mypy_cache .ruff_cache *.egg-info
