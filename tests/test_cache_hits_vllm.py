@@ -448,44 +448,56 @@ def test_snapshot_into_a_folder_that_is_no_cache_is_exit_3_before_tracing(tmp_pa
 @pytest.mark.skipif(not VLLM_PYTHON or not os.access(VLLM_PYTHON, os.X_OK),
                     reason="no vLLM environment (set CACHEKEY_VLLM_PYTHON to a vLLM 0.33.0 "
                     "python)")
-def test_live_script_that_starts_vllm_checked_from_its_folder(tmp_path):
+@pytest.mark.parametrize("mode", ["artifacts", "mega"])
+def test_live_script_that_starts_vllm_checked_from_its_folder(mode, tmp_path):
     """In a vLLM environment, end to end as a user does it: bake a cache by running the
-    script from its folder, ask cachekey (from that folder, the root and the backbone folder
-    as PATH) before each warm start, then start it and read what vLLM logged."""
+    script from its folder, ask cachekey (from that folder, the root and, per piece, the
+    backbone folder as PATH) before each warm start, then start it and read what vLLM logged
+    and torch counted: after the edit, the pieces cachekey says Inductor's cache serves are
+    the AOTAutograd hits of the warm start, the cold ones its misses."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("tiny_decoder.py", "tiny_ops.py", "scale_config.py", "script_decoder.py",
                  "run_vllm.py"):
         shutil.copy(FIXTURES / "vllm" / name, src / name)
     root = tmp_path / "cache"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "VLLM_USE_MEGA_AOT_ARTIFACT": "0"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "VLLM_USE_MEGA_AOT_ARTIFACT": "1" if mode == "mega" else "0"}
 
     def start(tag: str) -> dict:
         out = tmp_path / f"{tag}.json"
-        done = subprocess.run([VLLM_PYTHON, "script_decoder.py", "--mode", "artifacts",
+        done = subprocess.run([VLLM_PYTHON, "script_decoder.py", "--mode", mode,
                                "--cache-root", str(root), "--json-out", str(out)],
                               cwd=src, env=env, capture_output=True, text=True, timeout=600)
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads(out.read_text())
 
     def cachekey(path: Path) -> list[str]:
+        return [p["cache"] for p in check(path)["pieces"]]
+
+    def check(path: Path) -> dict:
         done = subprocess.run(
             [VLLM_PYTHON, "-m", "cachekey_cli", "-q", "check", "script_decoder.py:build",
              "--vllm-config", str(FIXTURES / "vllm" / "cpu_config.json"), "--cache", str(path),
              "--format", "json"], cwd=src, env=env, capture_output=True, text=True,
             timeout=600)
         assert done.returncode in (0, 1), done.stderr[-2000:]
-        return [p["cache"] for p in json.loads(done.stdout)["pieces"]]
+        return dict(json.loads(done.stdout))
 
     start("cold")
     (backbone,) = root.glob("torch_compile_cache/*/rank_0_0/backbone")
-    assert cachekey(root) == cachekey(backbone) == ["hit"] * 3
+    paths = [root, backbone] if mode == "artifacts" else [root]  # mega: the root alone
+    assert all(cachekey(p) == ["hit"] * 3 for p in paths)
     same = start("same")
     assert all(p["loaded"] for p in same["piece_lookups"])
     assert any("Directly load AOT compilation" in line for line in same["vllm_log"])
     text = (src / "script_decoder.py").read_text()
     (src / "script_decoder.py").write_text(text.replace("LAST_SCALE = 1.0", "LAST_SCALE = 2.0"))
-    assert cachekey(root) == cachekey(backbone) == ["miss"] * 3
+    assert all(cachekey(p) == ["miss"] * 3 for p in paths)
+    levels = [p["inductor_level"] for p in check(root)["pieces"]]
     edited = start("edit")
-    assert not any(p["loaded"] for p in edited["piece_lookups"])
+    assert not any(p.get("loaded") for p in edited.get("piece_lookups", []))
     assert any("Source code has changed" in line for line in edited["vllm_log"])
+    counted = edited["torch_counters"]["aot_autograd"]
+    assert levels.count("aotautograd") == counted["autograd_cache_hit"] == 2, (levels, counted)
+    assert levels.count("cold") == counted["autograd_cache_miss"] == 1, (levels, counted)
