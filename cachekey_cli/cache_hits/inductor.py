@@ -129,6 +129,8 @@ def _piece(cache: InductorCache, p: CurrentPiece, lookup: Lookup, bundled: bool)
             else:
                 aot_hit = _load_forward(cache, p, entry, lookup, bundled, counts, reasons)
                 stored["fx_key"] = entry.fx_key
+                if aot_hit and entry.compile_s is not None:
+                    stored["compile_s"] = f"{entry.compile_s:.2f}"
                 if aot_hit:
                     unchecked += [f"guards of entry {c.entry}: {c.detail}"
                                   for c in seen if c.passed is None]

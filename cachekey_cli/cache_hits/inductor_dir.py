@@ -89,7 +89,16 @@ def read_entry(path: str, kind: str) -> Entry:
         if isinstance(info, tuple) and info and isinstance(info[0], str):
             fx_key = info[0]
         fx_guards = _text(forward.attr("fx_graph_guard_expr", None), missing="")
-    return Entry(os.path.basename(path), len(data), guards, fx_key, fx_guards)
+    return Entry(os.path.basename(path), len(data), guards, fx_key, fx_guards,
+                 compile_s=_compile_seconds(value) if kind == "aot" else None)
+
+
+def _compile_seconds(value: Obj) -> float | None:
+    """The compile time an AOTAutograd entry records (torch's own "time saved" figure)."""
+    parts = [value.attr(f"{side}_time_taken_ns") for side in ("forward", "backward")]
+    if not any(isinstance(p, int) for p in parts):
+        return None
+    return sum(p for p in parts if isinstance(p, int)) / 1e9
 
 
 def _text(value: object, missing: str) -> str | None:

@@ -33,6 +33,9 @@ class Entry:
     fx_key: str | None = None  # an AOTAutograd entry's forward FX-graph key
     fx_guards: str | None = None  # the guard expression stored for that forward
     this_run: bool = False  # filed by an earlier piece of the run being predicted, not on disk
+    # an AOTAutograd entry's own record of its compile (forward_time_taken_ns + backward's):
+    # what a start that loads it does not pay
+    compile_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class PieceCache:
     # "aotautograd", "fxgraph", "cold" or "unknown"; None where vLLM loads the piece
     fallback: str | None = None
     fallback_reasons: tuple[str, ...] = ()
+    saved_s: float | None = None  # the compile seconds the served entry recorded
 
     @property
     def label(self) -> str:
@@ -157,10 +161,13 @@ class CacheCheck:
         if miss:
             levels = self.levels()
             served = levels.get("aotautograd", 0) + levels.get("fxgraph", 0)
+            saved = [p.saved_s for p in self.pieces if p.saved_s is not None]
             if levels:
                 how = [f"{levels.get('cold', 0)} cold compile"
                        f"{'' if levels.get('cold', 0) == 1 else 's'}",
-                       f"{served} from Inductor's cache"]
+                       f"{served} from Inductor's cache"
+                       + (f", saving the {sum(saved):.1f} s their entries record" if saved
+                          else "")]
                 if levels.get("unknown"):
                     how.append(f"{levels['unknown']} unknown")
                 parts.append(f"{miss} miss ({', '.join(how)})")

@@ -66,8 +66,16 @@ def second_level(pieces: Sequence[PieceCache], now: Sequence[CurrentPiece], dep:
             continue
         level = "aotautograd" if r.cache == "hit" else (
             "fxgraph" if r.counters.get("fxgraph_cache_hit") else "cold")
-        out.append(dataclasses.replace(_with(p, level, r.reasons), guards=p.guards + r.guards,
-                                       counters=dict(r.counters)))
+        recorded = r.stored.get("compile_s")
+        said: tuple[str, ...] = r.reasons
+        if level == "aotautograd":
+            said += (f"its entry records a compile of {recorded} s, which this start does not "
+                    "pay",) if recorded else ("its entry records no compile time",)
+        elif level == "cold":
+            said += ("cost unknown: a new key, so no entry records what it will take",)
+        out.append(dataclasses.replace(_with(p, level, said), guards=p.guards + r.guards,
+                                       counters=dict(r.counters),
+                                       saved_s=float(recorded) if recorded else None))
     return out, notes
 
 

@@ -32,6 +32,7 @@ def _piece(p: PieceCache) -> dict[str, Any]:
         # under a vLLM-level miss: what Inductor's own cache serves (docs/cache-hits.md)
         "inductor_level": p.fallback,
         "inductor_reasons": list(p.fallback_reasons),
+        "saved_seconds": p.saved_s,
     }
 
 
