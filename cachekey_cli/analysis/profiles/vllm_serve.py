@@ -24,13 +24,12 @@ import contextlib
 import dataclasses
 import io
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cachekey_cli.analysis.profiles import vllm_live
 from cachekey_cli.errors import InputError, UsageError, exception_line
 
-PLATFORMS = ("host", "cuda")
 ADDED = (("--skip-tokenizer-init",), ("--load-format", "dummy"))
 
 
@@ -51,7 +50,6 @@ class Serve:
     platform: str  # the platform keyed: "cpu", "cuda", …
     host: str  # the platform vLLM found here
     overrides: tuple[str, ...] = ()
-    argv: tuple[str, ...] = field(default_factory=tuple)  # what vLLM's parser was given
 
 
 def build_config(spec: ServeSpec) -> Serve:
@@ -91,8 +89,8 @@ def build_config(spec: ServeSpec) -> Serve:
                          "fix the serve argument or the config.json vLLM names") from exc
     host = str(current_platform.device_type or "unknown")
     if spec.platform == "host":
-        return Serve(config, host, host, (), tuple(argv))
-    return Serve(config, spec.platform, host, _as_cuda(config), tuple(argv))
+        return Serve(config, host, host)
+    return Serve(config, spec.platform, host, _as_cuda(config))
 
 
 def _parser() -> Any:
