@@ -128,7 +128,8 @@ def test_rich_report_puts_misses_first_and_names_the_guard(guard_cache, tmp_path
     assert code == 1
     assert "g0/graph   miss" in out
     assert "guards of entry" in out and "fails" in out
-    assert "1 compiled piece: 1 miss, 0 hit. The check fails." in out
+    assert ("1 compiled piece: 1 miss (1 cold compile, 0 from Inductor's cache), 0 hit. "
+            "The check fails.") in out
 
 
 def test_markdown_and_github_formats(two_graphs_cache, tmp_path, capsys, monkeypatch):
@@ -142,7 +143,7 @@ def test_markdown_and_github_formats(two_graphs_cache, tmp_path, capsys, monkeyp
     assert md.index("⚠️ miss") < md.index("✅ hit")  # misses before hits
     assert run_cli([*base, "--format", "github"]) == 1
     gh = capsys.readouterr().out
-    assert gh.startswith("::warning title=cachekey cache miss%3A g1/graph::")
+    assert gh.startswith("::warning title=cachekey cache miss → cold compile%3A g1/graph::")
 
 
 def test_check_needs_exactly_one_of_baseline_and_cache(capsys):

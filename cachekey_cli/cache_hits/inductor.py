@@ -136,8 +136,10 @@ def _piece(cache: InductorCache, p: CurrentPiece, lookup: Lookup, bundled: bool)
                                   for c in seen if c.passed is None]
     if not aot_hit:
         _inductor_lookup(cache, p, lookup, counts, reasons, checks, unchecked)
+    # a miss at AOTAutograd's level: Inductor's FX entry may still spare the backend compile
+    level = None if aot_hit else ("fxgraph" if counts["fxgraph_cache_hit"] else "cold")
     return PieceCache(
-        id=p.id, cache="hit" if aot_hit else "miss", reasons=tuple(reasons),
+        id=p.id, cache="hit" if aot_hit else "miss", reasons=tuple(reasons), fallback=level,
         unchecked=tuple(unchecked) if aot_hit else (),
         keys={"aot_key": p.aot_key, "inductor_key": p.fx_key}, stored=stored,
         guards=tuple(checks), counters=dict(sorted(counts.items())), place=place,
