@@ -412,9 +412,17 @@ def test_live_snapshot_into_the_cache_then_check_calls_the_changed_piece_stale(
     assert done.returncode == 1, done.stderr
     doc = json.loads(done.stdout)
     assert not any("torch side only" in n for n in doc["notes"]), doc["notes"]  # exact keys
+    said = [p["cache"] for p in doc["pieces"]]
+    if mode == "0" and not _files_as_recorded(summary(cache)):
+        # the vLLM venv that made the fixture lived at another path, and vLLM's code hash
+        # covers the path of every traced file (torch's own among them): this deployment's
+        # folder is another one, which the cache lacks, and the report says why
+        assert any("only their absolute paths moved" in line for line in doc["folder"])
+        assert said == ["miss", "miss", "stale"], said
+        return
     if mode == "0":  # the hash folder vLLM's own factors name for this deployment is there
         assert doc["facts"]["folder"].endswith("(this deployment's)"), doc["facts"]
-    assert [p["cache"] for p in doc["pieces"]] == ["hit", "hit", "stale"]
+    assert said == ["hit", "hit", "stale"]
     assert any("2.0" in f for f in doc["pieces"][2]["findings"])
 
 
