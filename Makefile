@@ -11,7 +11,7 @@ TORCH ?= torch==2.13.0
 TORCH214 ?= torch==2.14.1
 VENV214 ?= .venv-torch214
 # the third (`make test-torch215`): torch 2.15.0 from the registry (a CUDA build, several GB,
-# that runs on the CPU), named in requirements-torch215.txt; PIP_CONSTRAINT is cleared for
+# that runs on the CPU), named in requirements-torch215.txt; PIP_CONSTRAINT=/dev/null for
 # that install, as build machines may cap pip below it
 TORCH215 ?= -r requirements-torch215.txt
 TORCH_ENV ?=
@@ -50,7 +50,7 @@ test-torch214:
 
 # and on torch 2.15.0, in a third
 test-torch215:
-	$(MAKE) test VENV=$(VENV215) TORCH="$(TORCH215)" TORCH_ENV="env PIP_CONSTRAINT="
+	$(MAKE) test VENV=$(VENV215) TORCH="$(TORCH215)" TORCH_ENV="env PIP_CONSTRAINT=/dev/null"
 
 # Heavy and not part of `make test`: real vLLM compiles on the CPU, compared with cachekey's
 # keys (tests/real_vllm/), plus, from cachekey's own venv, the live checks that call into vLLM's
