@@ -103,6 +103,7 @@ def _piece(cache: InductorCache, p: CurrentPiece, lookup: Lookup, bundled: bool)
     unchecked: list[str] = []
     checks: list[GuardCheck] = []
     aot_hit = False
+    saved: float | None = None  # the compile time the entry a hit loads recorded
     stored: dict[str, str | None] = {}
     place = f"aotautograd/{p.aot_key}" if p.aot_key else "(no AOT key)"
     if p.aot_key is None:
@@ -129,8 +130,7 @@ def _piece(cache: InductorCache, p: CurrentPiece, lookup: Lookup, bundled: bool)
             else:
                 aot_hit = _load_forward(cache, p, entry, lookup, bundled, counts, reasons)
                 stored["fx_key"] = entry.fx_key
-                if aot_hit and entry.compile_s is not None:
-                    stored["compile_s"] = f"{entry.compile_s:.2f}"
+                saved = entry.compile_s if aot_hit else None
                 if aot_hit:
                     unchecked += [f"guards of entry {c.entry}: {c.detail}"
                                   for c in seen if c.passed is None]
@@ -140,6 +140,7 @@ def _piece(cache: InductorCache, p: CurrentPiece, lookup: Lookup, bundled: bool)
     level = None if aot_hit else ("fxgraph" if counts["fxgraph_cache_hit"] else "cold")
     return PieceCache(
         id=p.id, cache="hit" if aot_hit else "miss", reasons=tuple(reasons), fallback=level,
+        saved_s=saved,
         unchecked=tuple(unchecked) if aot_hit else (),
         keys={"aot_key": p.aot_key, "inductor_key": p.fx_key}, stored=stored,
         guards=tuple(checks), counters=dict(sorted(counts.items())), place=place,

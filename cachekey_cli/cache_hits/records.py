@@ -84,7 +84,7 @@ class PieceCache:
     # "aotautograd", "fxgraph", "cold" or "unknown"; None where vLLM loads the piece
     fallback: str | None = None
     fallback_reasons: tuple[str, ...] = ()
-    saved_s: float | None = None  # the compile seconds the served entry recorded
+    saved_s: float | None = None  # the compile seconds the entry Inductor serves recorded
 
     @property
     def label(self) -> str:
@@ -161,7 +161,7 @@ class CacheCheck:
         if miss:
             levels = self.levels()
             served = levels.get("aotautograd", 0) + levels.get("fxgraph", 0)
-            saved = [p.saved_s for p in self.pieces if p.saved_s is not None]
+            saved = [p.saved_s for p in self.pieces if p.cache == "miss" and p.saved_s is not None]
             if levels:
                 how = [f"{levels.get('cold', 0)} cold compile"
                        f"{'' if levels.get('cold', 0) == 1 else 's'}",

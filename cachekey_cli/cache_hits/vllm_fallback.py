@@ -27,7 +27,6 @@ from cachekey_cli.cache_hits import inductor, inductor_dir
 from cachekey_cli.cache_hits.records import CurrentPiece, PieceCache
 from cachekey_cli.vllm_cache.records import AotModel, Deployment
 
-LEVELS = ("cold", "fxgraph", "aotautograd", "unknown")
 NO_AOT = ("VLLM_USE_AOT_COMPILE=0: vLLM compiles with the TORCHINDUCTOR_CACHE_DIR the server "
           "inherits, which PATH does not hold")
 
@@ -64,18 +63,16 @@ def second_level(pieces: Sequence[PieceCache], now: Sequence[CurrentPiece], dep:
         if r is None:
             out.append(p)
             continue
-        level = "aotautograd" if r.cache == "hit" else (
-            "fxgraph" if r.counters.get("fxgraph_cache_hit") else "cold")
-        recorded = r.stored.get("compile_s")
+        level = "aotautograd" if r.cache == "hit" else (r.fallback or "cold")
         said: tuple[str, ...] = r.reasons
         if level == "aotautograd":
-            said += (f"its entry records a compile of {recorded} s, which this start does not "
-                    "pay",) if recorded else ("its entry records no compile time",)
+            said += (f"its entry records a compile of {r.saved_s:.2f} s, which this start "
+                     "does not pay",) if r.saved_s is not None else (
+                "its entry records no compile time",)
         elif level == "cold":
             said += ("cost unknown: a new key, so no entry records what it will take",)
         out.append(dataclasses.replace(_with(p, level, said), guards=p.guards + r.guards,
-                                       counters=dict(r.counters),
-                                       saved_s=float(recorded) if recorded else None))
+                                       counters=dict(r.counters), saved_s=r.saved_s))
     return out, notes
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from cachekey_cli.baseline.output import protect_inputs
+from cachekey_cli.cache_hits.records import FAIL_ON
 from cachekey_cli.cli import group as cli_mod
 from cachekey_cli.compare.categories import CATEGORIES
 from cachekey_cli.errors import ExitCode, UsageError
@@ -127,7 +128,7 @@ def snapshot(g: Any, model: str, output: str, into: str | None, variant: str, **
               help="Instead of a snapshot, a real compile cache (an Inductor cache dir for "
               "--profile torch-compile; a vLLM cache root or folder for vllm): say hit, miss or "
               "stale for every piece. Never modified.")
-@click.option("--fail-on", "fail_on", type=click.Choice(["miss", "cold"]), default=None,
+@click.option("--fail-on", "fail_on", type=click.Choice(FAIL_ON), default=None,
               help="--cache: what fails the gate besides a stale piece: any miss (the default), "
               "or only a piece that compiles cold (a vLLM miss that Inductor's cache serves "
               "passes).")
@@ -146,6 +147,8 @@ def check(g: Any, model: str, baseline_path: str | None, cache_path: str | None,
     if (baseline_path is None) == (cache_path is None):
         raise UsageError("check needs exactly one of --baseline FILE and --cache PATH",
                          "--baseline compares with a snapshot, --cache with a real cache")
+    if fail_on is not None and cache_path is None:
+        raise UsageError("--fail-on goes with --cache", "drop it with --baseline")
     if cache_path is not None:
         if junit or allow or variant:
             raise UsageError("--junit-xml, --allow and --variant go with --baseline",
@@ -153,9 +156,7 @@ def check(g: Any, model: str, baseline_path: str | None, cache_path: str | None,
         from cachekey_cli.cli.cache_hits import run_check
 
         run_check(g, model, cache_path, fmt, output, width, kw, _analyse_run,
-                  fail_on or "miss")
-    if fail_on is not None:
-        raise UsageError("--fail-on goes with --cache", "drop it with --baseline")
+                  fail_on or FAIL_ON[0])
     assert baseline_path is not None
 
     protect_inputs((baseline_path,), {"--output": output, "--junit-xml": junit})

@@ -8,6 +8,7 @@ snapshot baked into it, render, exit 0 when every piece hits and 1 otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -43,8 +44,6 @@ def run_check(g: Any, model: str, path: str, fmt: str | None, output: str | None
 
         baked = baked_mod.compare(found, baseline_load.from_dict(snap, "(current)"),
                                   baked_snapshot)
-    import dataclasses
-
     result = dataclasses.replace(cache_hits.check(run, path, cache, baked), fail_on=fail_on)
     color = fmt == "rich" and not output and cli_mod.stdout_is_tty()
     text = cache_renderers()[fmt](result, color=color, width=width or cli_mod.default_width())

@@ -149,8 +149,6 @@ def test_check_cache_on_own_model_equals_the_real_warm_start(case, baked, tmp_pa
     log = " | ".join(warm["vllm_log"])
     loaded = [p["loaded"] for p in warm["piece_lookups"]]
     did = ["hit" if x else "miss" for x in loaded] if loaded else ["miss"] * len(said)
-    if "Directly load AOT compilation" not in log and not any(loaded):
-        did = ["miss"] * len(said)
     assert said == did, (case, said, did, log)
     assert ("Compiling a graph" in log) == ("miss" in did), log
     with capsys.disabled():
