@@ -171,3 +171,48 @@ def test_dedup_on_own_model_shares_the_repeated_layers(model, tmp_path):
     tupled = doc["variants"]["tuple_return"]
     assert tupled["compiled"] == 5 and tupled["unique"]["aot_key"] == 3, tupled
     assert doc["normalize_inputs"]["unique_aot_keys"]["off"]["tuple_return"] == 5, doc
+
+
+PLUGIN_SUITE = '''
+import os
+
+
+def test_deployment_keys(cachekey):
+    serve = os.environ["SERVE_ARGS"].split()
+    cachekey.check("vllm:{model}", "keys/llama.json", platform="cuda", serve_args=serve)
+'''
+
+
+def test_pytest_plugin_gates_own_model_on_the_keys_vllm_filed(baked, tmp_path):
+    """The ``cachekey`` fixture on ``vllm:DIR`` with serve arguments: the baseline it writes
+    holds the AOT keys vLLM filed in the baked cache's index; the same arguments pass,
+    another ``--max-num-batched-tokens`` fails the test."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_deploy.py").write_text(PLUGIN_SUITE.format(model=MODELS / "tiny-llama"))
+    cold = json.loads((baked.parent / "cold.json").read_text())
+    (folder,) = cold["hash_folders"]
+    (written,) = folder["prefixes"]
+    filed = {ast.literal_eval(e["key"])[1]: e["value"]["cache_key"] for e in written["index"]}
+
+    def pytest_run(serve: tuple[str, ...], *extra: str) -> subprocess.CompletedProcess[str]:
+        env = _env("artifacts", tmp_path / "unused", {"SERVE_ARGS": " ".join(serve)})
+        return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                               "-p", "no:randomly", *extra, str(suite)], env=env, cwd=suite,
+                              capture_output=True, text=True, timeout=1200)
+
+    first = pytest_run(SERVE, "--cachekey-update")
+    assert first.returncode == 0, first.stdout[-3000:]
+    doc = json.loads((suite / "keys" / "llama.json").read_text())
+    compiled = sorted((p for p in doc["subgraphs"] if not p["splitting_op"]),
+                      key=lambda p: int(p["name"].rsplit("_", 1)[1]))
+    # vLLM's index counts the compiled pieces (submod_0, _2, _4 are its 0, 1, 2)
+    assert [p["keys"]["aot_key"] for p in compiled] == [filed[i] for i in sorted(filed)]
+    assert len(filed) == 3
+
+    same = pytest_run(SERVE)
+    assert same.returncode == 0, same.stdout[-3000:]
+    moved = pytest_run(("--max-num-batched-tokens", "4096", "--dtype", "float32"))
+    assert moved.returncode == 1, moved.stdout[-3000:]
+    assert "1 failed" in moved.stdout and "drift" in moved.stdout.lower(), moved.stdout[-3000:]
+    assert json.loads((suite / "keys" / "llama.json").read_text()) == doc  # not clobbered
