@@ -15,7 +15,8 @@ from cachekey_cli.baseline import load as baseline_load
 from cachekey_cli.baseline import serialize
 from cachekey_cli.cli import run_cli
 from cachekey_cli.compare import categories, drift
-from cachekey_cli.render import check_junit, check_rich
+from cachekey_cli.render.check import junit as check_junit
+from cachekey_cli.render.check import rich as check_rich
 from tests.baseline_support import (
     BASE,
     GOLDEN,

@@ -77,7 +77,7 @@ def test_rich_fits_100_columns():
     old, new = _inputs("config-env")
     from cachekey_cli.baseline import load as baseline_load
     from cachekey_cli.compare import drift
-    from cachekey_cli.render import check_rich
+    from cachekey_cli.render.check import rich as check_rich
 
     result = drift.check(baseline_load.load(str(old)), baseline_load.load(str(new)))
     text = check_rich.render(result, color=False, width=100)
@@ -94,7 +94,7 @@ def test_json_report_parses_and_carries_the_verdict(capsys):
 
 
 def test_github_annotations_escape_newlines_and_commas():
-    from cachekey_cli.render.check_github import escape_data, escape_property
+    from cachekey_cli.render.check.github import escape_data, escape_property
 
     assert escape_data("a\nb%") == "a%0Ab%25"
     assert escape_property("x: y, z") == "x%3A y%2C z"

@@ -109,7 +109,7 @@ def test_progress_is_silent_without_a_tty_and_with_quiet(monkeypatch, capsys):
 
 def test_json_meta_carries_stage_timings_and_key_cost(transformer_run):
     from cachekey_cli import compare
-    from cachekey_cli.render import diff_json
+    from cachekey_cli.render.diff import json as diff_json
 
     meta = diff_json.to_dict(compare.diff(transformer_run.analysis))["meta"]["timings"]
     for stage in ("import_torch", "load", "trace", "split", "key"):

@@ -149,7 +149,7 @@ def test_a_moving_control_means_in_process_nondeterminism_and_blames_no_factor()
 
 def test_same_outcome_same_bytes_outside_meta():
     from cachekey_cli.cli.stability import renderers
-    from cachekey_cli.render import stability_json
+    from cachekey_cli.render.stability import json as stability_json
 
     def once():
         return stability.check("m.py", [], runs=3, jobs=2, runner=_fake_runner(
@@ -168,7 +168,7 @@ def test_same_outcome_same_bytes_outside_meta():
 def test_random_constant_is_nondeterminism_inside_the_process():
     # Two runs and one batch of probes (the control, which moves, and the seed beside it).
     from cachekey_cli.cli.stability import renderers
-    from cachekey_cli.render import stability_json
+    from cachekey_cli.render.stability import json as stability_json
 
     result = stability.check(fixture_path("nonce.py"), [], runs=2, jobs=2,
                              factors=("PYTHONHASHSEED",))
@@ -191,7 +191,7 @@ def test_random_constant_is_nondeterminism_inside_the_process():
 
 
 def test_run_lines_wrap_under_their_indent():
-    from cachekey_cli.render.stability_text import render_rich
+    from cachekey_cli.render.stability.text import render_rich
 
     result = stability.StabilityResult("m.py", stability.plan(3, "/r"), 1, 3, ())
     text = render_rich(result, color=False, width=40)

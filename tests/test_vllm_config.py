@@ -58,7 +58,8 @@ def test_the_header_names_vllm_its_mode_range_and_folders(transformer_run):
     import dataclasses
 
     from cachekey_cli.compare.components import diff
-    from cachekey_cli.render import diff_markdown, diff_rich
+    from cachekey_cli.render.diff import markdown as diff_markdown
+    from cachekey_cli.render.diff import rich as diff_rich
 
     info = dataclasses.replace(
         transformer_run.analysis.profile, client="vLLM 0.33.0 (importable)",

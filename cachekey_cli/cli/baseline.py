@@ -40,7 +40,7 @@ def _analyse_run(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[
 
 def _report(g: Any, result: Any, fmt: str | None, output: str | None, junit: str | None,
             width: int | None) -> None:
-    from cachekey_cli.render.check_formats import check_renderers, junit_xml
+    from cachekey_cli.render.check.formats import check_renderers, junit_xml
 
     fmt = cli_mod.resolve_format(fmt)
     color = fmt == "rich" and not output and cli_mod.stdout_is_tty()

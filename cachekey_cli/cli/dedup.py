@@ -14,7 +14,9 @@ DEDUP_FORMATS = ("rich", "json", "markdown")
 
 
 def renderers() -> dict[str, Any]:
-    from cachekey_cli.render import dedup_json, dedup_markdown, dedup_rich
+    from cachekey_cli.render.dedup import json as dedup_json
+    from cachekey_cli.render.dedup import markdown as dedup_markdown
+    from cachekey_cli.render.dedup import rich as dedup_rich
 
     return {"rich": dedup_rich.render, "json": dedup_json.render, "markdown": dedup_markdown.render}
 

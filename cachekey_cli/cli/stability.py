@@ -40,7 +40,8 @@ def model_args(kw: dict[str, Any]) -> list[str]:
 
 
 def renderers() -> dict[str, Any]:
-    from cachekey_cli.render import stability_json, stability_text
+    from cachekey_cli.render.stability import json as stability_json
+    from cachekey_cli.render.stability import text as stability_text
 
     return {"rich": stability_text.render_rich, "json": stability_json.render,
             "markdown": stability_text.render_markdown}

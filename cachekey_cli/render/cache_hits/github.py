@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachekey_cli.cache_hits.records import CacheCheck
-from cachekey_cli.render.check_github import escape_data, escape_property
+from cachekey_cli.render.check.github import escape_data, escape_property
 
 
 def render(result: CacheCheck, **_: Any) -> str:

@@ -6,7 +6,10 @@ from cachekey_cli.render import Renderer
 
 
 def check_renderers() -> dict[str, Renderer]:
-    from cachekey_cli.render import check_github, check_json, check_markdown, check_rich
+    from cachekey_cli.render.check import github as check_github
+    from cachekey_cli.render.check import json as check_json
+    from cachekey_cli.render.check import markdown as check_markdown
+    from cachekey_cli.render.check import rich as check_rich
 
     return {
         "rich": check_rich.render,
@@ -17,6 +20,6 @@ def check_renderers() -> dict[str, Renderer]:
 
 
 def junit_xml(result: object) -> str:
-    from cachekey_cli.render import check_junit
+    from cachekey_cli.render.check import junit as check_junit
 
     return check_junit.render(result)

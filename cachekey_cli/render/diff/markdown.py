@@ -74,7 +74,7 @@ def render(result: DiffResult, *, dedup: Any = None, **_: Any) -> str:
         for pd in drifted:
             lines.append(f"- **`{pd.piece.id}`**: {pd.explanation}")
     if dedup is not None:
-        from cachekey_cli.render import dedup_markdown
+        from cachekey_cli.render.dedup import markdown as dedup_markdown
 
         lines += ["", *dedup_markdown.section(dedup)]
     if a.warnings:

@@ -10,9 +10,9 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from cachekey_cli.render import vllm_cache_text as words
 from cachekey_cli.render.console import finish, make_console
-from cachekey_cli.render.vllm_cache_text import shown_in_code
+from cachekey_cli.render.vllm_cache import text as words
+from cachekey_cli.render.vllm_cache.text import shown_in_code
 from cachekey_cli.vllm_cache.code_check import CodeCheck
 from cachekey_cli.vllm_cache.compare import VllmCacheDiff
 from cachekey_cli.vllm_cache.records import Deployment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachekey_cli.render import vllm_cache_text as words
+from cachekey_cli.render.vllm_cache import text as words
 from cachekey_cli.vllm_cache.code_check import CodeCheck
 from cachekey_cli.vllm_cache.compare import VllmCacheDiff
 from cachekey_cli.vllm_cache.records import Deployment

@@ -258,7 +258,7 @@ def render(
         console.print(Text("Why keys drift", style="bold underline"))
         console.print(Group(*why))
     if dedup is not None:  # a dedup.DedupResult: its section comes before the verdict
-        from cachekey_cli.render import dedup_rich
+        from cachekey_cli.render.dedup import rich as dedup_rich
 
         console.print(Group(*dedup_rich.section(dedup, width)))
         console.print()

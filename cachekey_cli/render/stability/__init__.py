@@ -1,0 +1,1 @@
+"""The reports of ``cachekey stability``: keys compared across fresh processes."""

@@ -1,0 +1,1 @@
+"""The reports of ``cachekey vllm-cache inspect`` and ``vllm-cache diff``."""
