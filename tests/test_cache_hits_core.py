@@ -134,6 +134,33 @@ def test_rich_report_puts_stale_first_and_wraps_under_its_own_column():
     assert lines[deep + 1].startswith("      ")  # a folder line keeps its own indent
 
 
+def test_a_reason_every_missing_piece_shares_is_said_once_above_the_table():
+    from cachekey_cli.render import cache_renderers
+
+    folder = "the AOT-compiled model's source check fails (__main__ changed)"
+    result = CacheCheck("m.py:build", "vllm", "/c", "cache root", (
+        PieceCache("g0/submod_0", "miss", (folder,), fallback="aotautograd",
+                   fallback_reasons=("the AOT key a1… is present",)),
+        PieceCache("g0/submod_2", "miss", (folder,), fallback="cold",
+                   fallback_reasons=("the AOT key a2… is absent", "cost unknown"))))
+    text = cache_renderers()["rich"](result, color=False, width=100)
+    assert text.count(folder) == 1 and "Why every piece misses" in text
+    row = next(x for x in text.splitlines() if x.lstrip().startswith("g0/submod_0"))
+    assert "Inductor: the AOT key a1… is present" in row  # the row gives the piece's own reason
+    md = cache_renderers()["markdown"](result)
+    assert md.count(folder) == 1 and "**Why every piece misses**" in md
+    one_hits = CacheCheck("m.py:build", "vllm", "/c", "cache root", (
+        PieceCache("g0/submod_0", "hit", ("found",)),
+        PieceCache("g0/submod_2", "miss", (folder,)),
+        PieceCache("g0/submod_4", "miss", (folder,))))
+    text = cache_renderers()["rich"](one_hits, color=False, width=100)
+    assert text.count(folder) == 1 and "Why every piece that does not hit misses" in text
+    alone = CacheCheck("m.py:build", "vllm", "/c", "cache root", (
+        PieceCache("g0/submod_0", "miss", (folder,)), PieceCache("g0/submod_2", "miss", ("x",))))
+    assert cache_renderers()["rich"](alone, color=False, width=100).count(folder) == 1
+    assert "Why every" not in cache_renderers()["rich"](alone, color=False, width=100)
+
+
 @pytest.mark.parametrize(("pieces", "said"), [
     ((PieceCache("g0/graph", "hit", ("r",), unchecked=("guards of entry e: not read",)),),
      "cachekey: The compiled piece hits the cache (1 not fully checked)."),

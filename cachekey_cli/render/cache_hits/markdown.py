@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachekey_cli.cache_hits.records import CacheCheck
+from cachekey_cli.render.cache_hits.reasons import own_reasons, shared_heading, shared_reason
 
 ICON = {"stale": "❌ stale", "miss": "⚠️ miss", "hit": "✅ hit"}
 
@@ -23,11 +24,14 @@ def render(result: CacheCheck, **_: Any) -> str:
         out.append(f"- note: {_cell(note)}")
     if result.folder:
         out += ["", "**Why the folder differs**", ""] + [f"- {_cell(x)}" for x in result.folder]
+    shared = shared_reason(result)
+    if shared:
+        out += ["", f"**{shared_heading(result)}**", "", f"- {_cell(shared)}"]
     out += ["", "| piece | cache | why |", "|---|---|---|"]
     for p in result.ordered:
         word = ICON[p.cache] + (p.label[len(p.cache):] if p.cache != "stale" else "")
         more = tuple(f"Inductor: {x}" for x in p.fallback_reasons)
-        why = "<br>".join(_cell(x) for x in (*p.reasons, *more, *p.findings)) or "-"
+        why = "<br>".join(_cell(x) for x in (*own_reasons(p, shared), *more, *p.findings)) or "-"
         out.append(f"| `{p.id}` | {word} | {why} |")
     out += ["", f"**{result.sentence()}**", ""]
     return "\n".join(out)

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
+from cachekey_cli.render.cache_hits.reasons import own_reasons, shared_heading, shared_reason
 from cachekey_cli.render.console import finish, make_console
 
 STYLE = {"stale": "bold red", "miss": "yellow", "hit": "green"}
@@ -45,23 +46,23 @@ def _hanging(label: str, lines: Any, style: str = "") -> Table:
     return grid
 
 
-def _table(result: CacheCheck) -> Table:
+def _table(result: CacheCheck, shared: str | None) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("piece", no_wrap=True)
     table.add_column("cache", no_wrap=True)
     table.add_column("why")
     for p in result.ordered:
+        reasons = own_reasons(p, shared) + [f"Inductor: {r}" for r in p.fallback_reasons]
         table.add_row(Text(p.id, style="bold" if p.cache != "hit" else ""),
-                      Text(p.label, style=STYLE[p.cache]), Text(p.reasons[0] if p.reasons
-                                                                 else "-"))
+                      Text(p.label, style=STYLE[p.cache]), Text(reasons[0] if reasons else "-"))
     return table
 
 
-def _details(p: PieceCache) -> Table:
+def _details(p: PieceCache, shared: str | None) -> Table:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=3)
     grid.add_column(overflow="fold")
-    for line in p.reasons:
+    for line in own_reasons(p, shared):
         grid.add_row("", Text(line))
     for line in p.fallback_reasons:
         grid.add_row("", Text(f"Inductor: {line}"))
@@ -86,14 +87,18 @@ def render(result: CacheCheck, *, color: bool = True, width: int = 100, **_: Any
     if result.folder:
         console.print(Text("Why the folder differs", style="bold underline"))
         console.print(_hanging(" ", result.folder))
-    console.print(_table(result))
+    shared = shared_reason(result)
+    if shared:
+        console.print(Text(shared_heading(result), style="bold underline"))
+        console.print(_hanging(" ", [shared]))
+    console.print(_table(result, shared))
     if result.context:
         console.print(Text("What changed around the model (against the snapshot in the cache)",
                            style="bold underline"))
         console.print(_hanging(" ", result.context))
     # the table shows each piece's first reason: list the pieces that have more to say
-    shown = [p for p in result.ordered if p.unchecked or len(p.reasons) > 1 or p.guards
-             or p.findings or p.fallback_reasons]
+    shown = [p for p in result.ordered if p.unchecked or p.guards or p.findings
+             or len(own_reasons(p, shared)) + len(p.fallback_reasons) > 1]
     if shown:
         if result.context:
             console.print()
@@ -104,7 +109,7 @@ def render(result: CacheCheck, *, color: bool = True, width: int = 100, **_: Any
             if p.place:
                 head.append(f"  {p.place}", style="dim")
             console.print(head)
-            console.print(_details(p))
+            console.print(_details(p, shared))
     style = "bold red" if result.count("stale") else (
         "bold yellow" if result.count("miss") else "bold green")
     console.print(Text(result.sentence(), style=style))

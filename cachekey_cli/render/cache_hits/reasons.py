@@ -1,0 +1,27 @@
+"""What the reports of ``check --cache`` say once, and what on every piece's row."""
+
+from __future__ import annotations
+
+from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
+
+
+def shared_reason(result: CacheCheck) -> str | None:
+    """The first reason, where every piece that does not hit (two or more) gives the same one:
+    said once above the table rather than on every row."""
+    missing = [p for p in result.ordered if p.cache != "hit"]
+    first = {p.reasons[0] if p.reasons else None for p in missing}
+    if len(missing) < 2 or len(first) != 1 or None in first:
+        return None
+    return missing[0].reasons[0]
+
+
+def own_reasons(p: PieceCache, shared: str | None) -> list[str]:
+    """The piece's reasons without the one shared by every piece."""
+    return list(p.reasons[1:] if shared and p.reasons and p.reasons[0] == shared else p.reasons)
+
+
+def shared_heading(result: CacheCheck) -> str:
+    """The heading above the shared reason."""
+    if result.count("hit"):
+        return "Why every piece that does not hit misses"
+    return "Why no piece hits" if result.count("stale") else "Why every piece misses"
