@@ -29,6 +29,43 @@ def test_vllm_config_needs_vllm_and_says_so(tmp_path, capsys):
                    "run cachekey where vLLM is installed, or drop --vllm-config")
 
 
+MODELS = "fixtures/vllm/models"
+
+
+@pytest.mark.parametrize("command", [["diff"], ["snapshot", "-o", "x.json"], ["dedup"],
+                                     ["check", "--cache", "CACHE"]])
+def test_a_vllm_model_needs_vllm_and_says_so_in_one_line(command, tmp_path, capsys,
+                                                         monkeypatch):
+    from tests.conftest import ROOT
+
+    monkeypatch.chdir(tmp_path)
+    cache = str(ROOT / "fixtures" / "vllm_cache" / "artifacts-a")
+    rest = [cache if x == "CACHE" else x for x in command[1:]]
+    code = run_cli([command[0], f"vllm:{ROOT / MODELS / 'tiny-llama'}", *rest, "--",
+                    "--max-num-batched-tokens", "2048"])
+    err = capsys.readouterr().err.strip()
+    assert code == 3, err
+    assert err == ("cachekey: error: the vllm: model source needs vLLM 0.33.0 installed, and "
+                   "it is not installed — run cachekey where vLLM is installed "
+                   "(pip install vllm==0.33.0)")
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_serve_arguments_and_platform_are_for_vllm_models(capsys):
+    code = run_cli(["diff", fixture_arg("mlp.py"), "--", "--dtype", "bfloat16"])
+    assert code == 2 and "serve arguments after -- are for vllm: models" in capsys.readouterr().err
+    code = run_cli(["diff", fixture_arg("mlp.py"), "--platform", "cuda"])
+    assert code == 2 and "--platform is for vllm: models" in capsys.readouterr().err
+
+
+def test_a_missing_vllm_kernel_is_named():
+    from cachekey_cli.analysis.vllm_models import _missing_kernel
+
+    said = AttributeError("'_OpNamespace' '_C' object has no attribute 'gelu_new'")
+    assert _missing_kernel(said) == "gelu_new"
+    assert _missing_kernel(AttributeError("'Linear' object has no attribute 'x'")) is None
+
+
 def test_vllm_config_is_for_the_vllm_profile(tmp_path, capsys):
     code = run_cli(["diff", fixture_arg("mlp.py"), "--profile", "torch-compile",
                     "--vllm-config", str(tmp_path / "x.json")])

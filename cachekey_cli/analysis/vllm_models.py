@@ -84,8 +84,16 @@ def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, An
     except InputError:
         raise
     except Exception as exc:
-        raise InputError(f"vLLM cannot build {type(config.model_config.hf_config).__name__}'s "
-                         f"model here: {exception_line(exc)}",
+        name = type(config.model_config.hf_config).__name__
+        kernel = _missing_kernel(exc)
+        if kernel:
+            raise InputError(
+                f"vLLM cannot build {name}'s model here: its code for this platform calls "
+                f"torch.ops._C.{kernel}, a kernel of vLLM's compiled extension (vllm._C), "
+                "which this vLLM install does not load",
+                "run where vLLM's kernels load (the serving image); models whose layers run "
+                "vLLM's native torch code (Llama, Qwen, Mistral, Gemma) key without them") from exc
+        raise InputError(f"vLLM cannot build {name}'s model here: {exception_line(exc)}",
                          "try --traceback; vLLM's own loader stops the same way") from exc
     model.eval()
     compiled = [m for m in model.modules()
@@ -98,6 +106,14 @@ def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, An
     ids = torch.zeros(tokens, dtype=torch.int32)  # the model runner's buffers: int32 ids
     positions = torch.arange(tokens, dtype=torch.long)
     return compiled[0], (ids, positions, None), {}, arch
+
+
+def _missing_kernel(exc: BaseException) -> str | None:
+    """The ``torch.ops._C`` kernel a failure looked up and did not find, if that is the failure."""
+    import re
+
+    found = re.search(r"'_C' object has no attribute '(\w+)'", str(exc))
+    return found.group(1) if found else None
 
 
 def _single_rank(config: Any) -> None:
