@@ -22,6 +22,7 @@ installed profile's capture scope puts it around the trace).
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from typing import Any
 
@@ -110,8 +111,6 @@ def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, An
 
 def _missing_kernel(exc: BaseException) -> str | None:
     """The ``torch.ops._C`` kernel a failure looked up and did not find, if that is the failure."""
-    import re
-
     found = re.search(r"'_C' object has no attribute '(\w+)'", str(exc))
     return found.group(1) if found else None
 
