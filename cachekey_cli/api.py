@@ -196,8 +196,7 @@ def report(result: Any, format: str = "rich", *, width: int = 100, color: bool =
     """A CheckResult rendered as `cachekey check` prints it, or a DiffResult as `cachekey diff`
     does, without the dedup section ``diff`` appends (format: rich, json, markdown...)."""
     from cachekey_cli.compare.drift import CheckResult
-    from cachekey_cli.render import diff_renderers
-    from cachekey_cli.render.check.formats import check_renderers
+    from cachekey_cli.render import check_renderers, diff_renderers
 
     renderers = check_renderers() if isinstance(result, CheckResult) else diff_renderers()
     if format not in renderers:

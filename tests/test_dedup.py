@@ -187,7 +187,7 @@ def test_dedup_command_json(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["markdown", "rich"])
 def test_dedup_text_reports(fmt):
-    from cachekey_cli.cli.dedup import renderers
+    from cachekey_cli.render import dedup_renderers as renderers
 
     result = dedup.analyse(analyse("layer_name_const.py"))
     text = renderers()[fmt](result, color=False, width=100)

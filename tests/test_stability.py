@@ -148,7 +148,7 @@ def test_a_moving_control_means_in_process_nondeterminism_and_blames_no_factor()
 
 
 def test_same_outcome_same_bytes_outside_meta():
-    from cachekey_cli.cli.stability import renderers
+    from cachekey_cli.render import stability_renderers as renderers
     from cachekey_cli.render.stability import json as stability_json
 
     def once():
@@ -167,7 +167,7 @@ def test_same_outcome_same_bytes_outside_meta():
 
 def test_random_constant_is_nondeterminism_inside_the_process():
     # Two runs and one batch of probes (the control, which moves, and the seed beside it).
-    from cachekey_cli.cli.stability import renderers
+    from cachekey_cli.render import stability_renderers as renderers
     from cachekey_cli.render.stability import json as stability_json
 
     result = stability.check(fixture_path("nonce.py"), [], runs=2, jobs=2,

@@ -15,8 +15,7 @@ from cachekey_cli.cache_hits.records import FAIL_ON
 from cachekey_cli.cli import group as cli_mod
 from cachekey_cli.compare.categories import CATEGORIES
 from cachekey_cli.errors import ExitCode, UsageError
-
-CHECK_FORMATS = ("rich", "json", "markdown", "github")
+from cachekey_cli.render import CHECK_FORMATS
 
 
 def _analyse(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -40,7 +39,7 @@ def _analyse_run(g: Any, model: str, variant: str, kw: dict[str, Any]) -> tuple[
 
 def _report(g: Any, result: Any, fmt: str | None, output: str | None, junit: str | None,
             width: int | None) -> None:
-    from cachekey_cli.render.check.formats import check_renderers, junit_xml
+    from cachekey_cli.render import check_renderers, junit_xml
 
     fmt = cli_mod.resolve_format(fmt)
     color = fmt == "rich" and not output and cli_mod.stdout_is_tty()

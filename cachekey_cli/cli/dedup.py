@@ -10,15 +10,7 @@ from typing import Any
 
 import click
 
-DEDUP_FORMATS = ("rich", "json", "markdown")
-
-
-def renderers() -> dict[str, Any]:
-    from cachekey_cli.render.dedup import json as dedup_json
-    from cachekey_cli.render.dedup import markdown as dedup_markdown
-    from cachekey_cli.render.dedup import rich as dedup_rich
-
-    return {"rich": dedup_rich.render, "json": dedup_json.render, "markdown": dedup_markdown.render}
+from cachekey_cli.render import DEDUP_FORMATS, dedup_renderers
 
 
 def register(cli: click.Group) -> None:
@@ -62,7 +54,7 @@ def register(cli: click.Group) -> None:
             result = core.analyse(run, with_effect=True)
         fmt = resolve_format(fmt)
         color = fmt == "rich" and not output and stdout_is_tty()
-        emit(renderers()[fmt](result, color=color, width=width or default_width()), output)
+        emit(dedup_renderers()[fmt](result, color=color, width=width or default_width()), output)
         if g.verbose:
             print_timings(run.analysis.timings)
         raise Exit(ExitCode.DRIFT if result.missed else ExitCode.OK)

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-STABILITY_FORMATS = ("rich", "json", "markdown")
+from cachekey_cli.render import STABILITY_FORMATS, stability_renderers
+
 _REPEATED = {"split_ops": "--split-op", "inductor_config": "--inductor-config",
              "functorch_config": "--functorch-config", "dynamic_dims": "--dynamic-dim",
              "compile_sizes": "--compile-size"}
@@ -37,14 +38,6 @@ def model_args(kw: dict[str, Any]) -> list[str]:
     if kw.get("serve_args"):
         args += ["--", *kw["serve_args"]]
     return args
-
-
-def renderers() -> dict[str, Any]:
-    from cachekey_cli.render.stability import json as stability_json
-    from cachekey_cli.render.stability import text as stability_text
-
-    return {"rich": stability_text.render_rich, "json": stability_json.render,
-            "markdown": stability_text.render_markdown}
 
 
 def register(cli: click.Group) -> None:
@@ -100,5 +93,6 @@ def register(cli: click.Group) -> None:
                                 search=not no_search, progress=progress.update, factors=chosen)
         fmt = resolve_format(fmt)
         color = fmt == "rich" and not output and stdout_is_tty()
-        emit(renderers()[fmt](result, color=color, width=width or default_width()), output)
+        render = stability_renderers()[fmt]
+        emit(render(result, color=color, width=width or default_width()), output)
         raise Exit(ExitCode.OK if result.stable else ExitCode.DRIFT)

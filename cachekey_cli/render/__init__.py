@@ -2,8 +2,9 @@
 
 A folder per report kind (``diff/``, ``check/``, ``cache_hits/``, ``dedup/``,
 ``stability/``, ``vllm_cache/``), a file per format in it; ``console.py`` is the
-rich set-up they share. The registries below give each command its ``--format``
-choices.
+rich set-up they share. The registries below, one per report kind, give each
+command its ``--format`` choices; each imports its formats only when called, so
+``--help`` imports no rich.
 """
 
 from __future__ import annotations
@@ -12,38 +13,61 @@ from collections.abc import Callable
 
 Renderer = Callable[..., str]
 
-
-def diff_renderers() -> dict[str, Renderer]:
-    from cachekey_cli.render.diff import json as diff_json
-    from cachekey_cli.render.diff import markdown as diff_markdown
-    from cachekey_cli.render.diff import rich as diff_rich
-
-    return {"rich": diff_rich.render, "json": diff_json.render, "markdown": diff_markdown.render}
-
-
 DIFF_FORMATS = ("rich", "json", "markdown")
+CHECK_FORMATS = ("rich", "json", "markdown", "github")
+CACHE_FORMATS = ("rich", "json", "markdown", "github")
+DEDUP_FORMATS = ("rich", "json", "markdown")
+STABILITY_FORMATS = ("rich", "json", "markdown")
 VLLM_CACHE_FORMATS = ("rich", "json", "markdown")
 
 
-def vllm_cache_renderers(command: str) -> dict[str, Renderer]:
-    """``inspect`` or ``diff`` renderers of ``cachekey vllm-cache``, by format."""
-    from cachekey_cli.render.vllm_cache import json as vllm_cache_json
-    from cachekey_cli.render.vllm_cache import markdown as vllm_cache_markdown
-    from cachekey_cli.render.vllm_cache import rich as vllm_cache_rich
+def diff_renderers() -> dict[str, Renderer]:
+    """``cachekey diff`` renderers, by format."""
+    from cachekey_cli.render.diff import json, markdown, rich
 
-    modules = {"rich": vllm_cache_rich, "json": vllm_cache_json, "markdown": vllm_cache_markdown}
-    return {name: getattr(module, f"render_{command}") for name, module in modules.items()}
+    return {"rich": rich.render, "json": json.render, "markdown": markdown.render}
 
 
-CACHE_FORMATS = ("rich", "json", "markdown", "github")
+def check_renderers() -> dict[str, Renderer]:
+    """``cachekey check`` / ``explain`` renderers, by format."""
+    from cachekey_cli.render.check import github, json, markdown, rich
+
+    return {"rich": rich.render, "json": json.render, "markdown": markdown.render,
+            "github": github.render}
+
+
+def junit_xml(result: object) -> str:
+    """``--junit-xml``: one test case per subgraph."""
+    from cachekey_cli.render.check import junit
+
+    return junit.render(result)
 
 
 def cache_renderers() -> dict[str, Renderer]:
     """``cachekey check --cache`` renderers, by format."""
-    from cachekey_cli.render.cache_hits import github as cache_github
-    from cachekey_cli.render.cache_hits import json as cache_json
-    from cachekey_cli.render.cache_hits import markdown as cache_markdown
-    from cachekey_cli.render.cache_hits import rich as cache_rich
+    from cachekey_cli.render.cache_hits import github, json, markdown, rich
 
-    return {"rich": cache_rich.render, "json": cache_json.render,
-            "markdown": cache_markdown.render, "github": cache_github.render}
+    return {"rich": rich.render, "json": json.render, "markdown": markdown.render,
+            "github": github.render}
+
+
+def dedup_renderers() -> dict[str, Renderer]:
+    """``cachekey dedup`` renderers, by format."""
+    from cachekey_cli.render.dedup import json, markdown, rich
+
+    return {"rich": rich.render, "json": json.render, "markdown": markdown.render}
+
+
+def stability_renderers() -> dict[str, Renderer]:
+    """``cachekey stability`` renderers, by format."""
+    from cachekey_cli.render.stability import json, text
+
+    return {"rich": text.render_rich, "json": json.render, "markdown": text.render_markdown}
+
+
+def vllm_cache_renderers(command: str) -> dict[str, Renderer]:
+    """``inspect`` or ``diff`` renderers of ``cachekey vllm-cache``, by format."""
+    from cachekey_cli.render.vllm_cache import json, markdown, rich
+
+    modules = {"rich": rich, "json": json, "markdown": markdown}
+    return {name: getattr(module, f"render_{command}") for name, module in modules.items()}
