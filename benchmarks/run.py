@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -49,8 +50,6 @@ SHAPE_CONFIGS = {"8b": "fixtures/vllm/models/llama3-8b", "70b": "fixtures/vllm/m
 
 
 def vllm_python() -> str | None:
-    import os
-
     venv = Path(os.environ.get("VLLM_VENV", str(ROOT / ".venv-vllm")))
     python = venv / "bin" / "python"
     return str(python) if python.exists() else None
@@ -69,9 +68,6 @@ def bench_shapes() -> dict[str, Any]:
                                             "--platform", "cuda", "--", "--dtype", "bfloat16",
                                             python=python)
     return out
-
-
-
 
 
 def run_diff(model: str, env: dict[str, str], label: str, *extra: str,

@@ -117,6 +117,7 @@ class CacheCheck:
     folder: tuple[str, ...] = ()  # why the folder differs: the factor diff, in lines
     snapshot: str | None = None  # the snapshot found in the cache, if one was used
     context: tuple[str, ...] = ()  # what changed around the model, from that snapshot
+    fail_on: str = FAIL_ON[0]  # "cold": a miss that Inductor's cache serves does not fail
 
     def count(self, word: str) -> int:
         return sum(1 for p in self.pieces if p.cache == word)
@@ -125,8 +126,6 @@ class CacheCheck:
     def ordered(self) -> tuple[PieceCache, ...]:
         """Stale pieces first (wrong code), then misses, then hits; stable within each."""
         return tuple(sorted(self.pieces, key=lambda p: WORDS.index(p.cache)))
-
-    fail_on: str = "miss"  # "cold": a miss that Inductor's cache serves does not fail
 
     @property
     def exit_code(self) -> ExitCode:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cachekey_cli.cache_hits.records import CacheCheck
+from cachekey_cli.render.cache_hits.reasons import inductor_lines
 from cachekey_cli.render.check.github import escape_data, escape_property
 
 
@@ -15,8 +16,7 @@ def render(result: CacheCheck, **_: Any) -> str:
             continue
         level = "error" if p.cache == "stale" else "warning"
         title = escape_property(f"cachekey cache {p.label}: {p.id}")
-        more = tuple(f"Inductor: {x}" for x in p.fallback_reasons)
-        body = escape_data("\n".join((*p.reasons, *more, *p.findings)))
+        body = escape_data("\n".join((*p.reasons, *inductor_lines(p), *p.findings)))
         lines.append(f"::{level} title={title}::{body}")
     for note in result.notes:
         lines.append(f"::notice title=cachekey note::{escape_data(note)}")

@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from cachekey_cli.cache_hits.records import CacheCheck
-from cachekey_cli.render.cache_hits.reasons import own_reasons, shared_heading, shared_reason
+from cachekey_cli.render.cache_hits.reasons import (
+    inductor_lines,
+    own_reasons,
+    shared_heading,
+    shared_reason,
+)
 
 ICON = {"stale": "❌ stale", "miss": "⚠️ miss", "hit": "✅ hit"}
 
@@ -30,8 +35,8 @@ def render(result: CacheCheck, **_: Any) -> str:
     out += ["", "| piece | cache | why |", "|---|---|---|"]
     for p in result.ordered:
         word = ICON[p.cache] + (p.label[len(p.cache):] if p.cache != "stale" else "")
-        more = tuple(f"Inductor: {x}" for x in p.fallback_reasons)
-        why = "<br>".join(_cell(x) for x in (*own_reasons(p, shared), *more, *p.findings)) or "-"
+        lines = (*own_reasons(p, shared), *inductor_lines(p), *p.findings)
+        why = "<br>".join(_cell(x) for x in lines) or "-"
         out.append(f"| `{p.id}` | {word} | {why} |")
     out += ["", f"**{result.sentence()}**", ""]
     return "\n".join(out)

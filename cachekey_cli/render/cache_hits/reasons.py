@@ -25,3 +25,8 @@ def shared_heading(result: CacheCheck) -> str:
     if result.count("hit"):
         return "Why every piece that does not hit misses"
     return "Why no piece hits" if result.count("stale") else "Why every piece misses"
+
+
+def inductor_lines(p: PieceCache) -> list[str]:
+    """What Inductor's own cache does under a vLLM miss, as the reports word it."""
+    return [f"Inductor: {line}" for line in p.fallback_reasons]

@@ -15,7 +15,12 @@ from rich.table import Table
 from rich.text import Text
 
 from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
-from cachekey_cli.render.cache_hits.reasons import own_reasons, shared_heading, shared_reason
+from cachekey_cli.render.cache_hits.reasons import (
+    inductor_lines,
+    own_reasons,
+    shared_heading,
+    shared_reason,
+)
 from cachekey_cli.render.console import finish, make_console
 
 STYLE = {"stale": "bold red", "miss": "yellow", "hit": "green"}
@@ -52,7 +57,7 @@ def _table(result: CacheCheck, shared: str | None) -> Table:
     table.add_column("cache", no_wrap=True)
     table.add_column("why")
     for p in result.ordered:
-        reasons = own_reasons(p, shared) + [f"Inductor: {r}" for r in p.fallback_reasons]
+        reasons = own_reasons(p, shared) + inductor_lines(p)
         table.add_row(Text(p.id, style="bold" if p.cache != "hit" else ""),
                       Text(p.label, style=STYLE[p.cache]), Text(reasons[0] if reasons else "-"))
     return table
@@ -64,8 +69,8 @@ def _details(p: PieceCache, shared: str | None) -> Table:
     grid.add_column(overflow="fold")
     for line in own_reasons(p, shared):
         grid.add_row("", Text(line))
-    for line in p.fallback_reasons:
-        grid.add_row("", Text(f"Inductor: {line}"))
+    for line in inductor_lines(p):
+        grid.add_row("", Text(line))
     for g in p.guards:
         verdict = {True: "holds", False: "fails", None: "not checked"}[g.passed]
         text = f"guards of entry {g.entry[:12]}…: {verdict}"
