@@ -85,11 +85,16 @@ class PieceCache:
     fallback: str | None = None
     fallback_reasons: tuple[str, ...] = ()
     saved_s: float | None = None  # the compile seconds the entry Inductor serves recorded
+    # vLLM serves this piece from memory: the position of the earlier piece of the same start
+    # whose artifact has this piece's AOT key (cache_hits/vllm_reuse.py)
+    reuses: int | None = None
 
     @property
     def label(self) -> str:
         """The word as a report shows it: ``hit (guards not checked)`` when something was not,
         ``miss → Inductor's cache`` when Inductor serves what vLLM does not."""
+        if self.cache == "hit" and self.reuses is not None:
+            return f"hit (reuses #{self.reuses})"
         if self.cache == "hit" and self.unchecked:
             what = "guards" if all(u.startswith("guard") for u in self.unchecked) else "key"
             return f"hit ({what} not checked)"
@@ -150,8 +155,13 @@ class CacheCheck:
         if n == 0:
             return "No compiled piece to look up."
         pieces = "piece" if n == 1 else "pieces"
+        reused = sum(1 for p in self.pieces if p.reuses is not None)
         if hit == n:
             tail = f" ({unchecked} not fully checked)" if unchecked else ""
+            if reused:
+                tail += (f" ({reused} of them from memory: "
+                         f"{'it reuses' if reused == 1 else 'they reuse'} an earlier piece's "
+                         "artifact with the same key)")
             return f"All {n} compiled {pieces} hit the cache{tail}." if n > 1 else \
                 f"The compiled piece hits the cache{tail}."
         parts = []
@@ -172,7 +182,8 @@ class CacheCheck:
                 parts.append(f"{miss} miss ({', '.join(how)})")
             else:
                 parts.append(f"{miss} miss")
-        parts.append(f"{hit} hit")
+        parts.append(f"{hit} hit" + (f" ({reused} of them reusing an earlier piece's artifact "
+                                     "in memory)" if reused else ""))
         verdict = "The check fails." if self.exit_code else \
             "No piece compiles cold; the check passes (--fail-on cold)."
         return f"{n} compiled {pieces}: " + ", ".join(parts) + ". " + verdict

@@ -34,6 +34,7 @@ class Mode:
     aot: bool  # VLLM_USE_AOT_COMPILE
     mega_env: bool  # VLLM_USE_MEGA_AOT_ARTIFACT as parsed (it enters the env factor as such)
     name: str
+    cache_disabled: bool = False  # VLLM_DISABLE_COMPILE_CACHE: vLLM neither loads nor saves
 
     @property
     def mega(self) -> bool:
@@ -59,7 +60,7 @@ def mode(cache_mode: str | None, torch_version: str) -> Mode:
     parts = torch_version.split("+")[0].split(".")
     release = (int(parts[0]), int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else (2, 13)
     read = read_mode(release)
-    return Mode(read.aot_compile, read.mega, cache_mode or read.name)
+    return Mode(read.aot_compile, read.mega, cache_mode or read.name, read.cache_disabled)
 
 
 @dataclass(frozen=True)

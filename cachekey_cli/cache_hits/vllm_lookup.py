@@ -26,11 +26,11 @@ Torch-free.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cachekey_cli.cache_hits import baked as baked_mod
-from cachekey_cli.cache_hits import vllm_aot, vllm_fallback, vllm_folder
+from cachekey_cli.cache_hits import vllm_aot, vllm_fallback, vllm_folder, vllm_reuse
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
 from cachekey_cli.cache_hits.vllm_aot import DAMAGED
 from cachekey_cli.errors import InputError
@@ -131,12 +131,22 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     if info is not None and "platform" in info.settings:  # a vllm: model's platform
         facts.append(("platform", info.settings["platform"]))
     rank = (info.folder_factors if info else {}).get("rank_folder", vllm_folder.RANK)
-    aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
-    if m.mega:
+    opted_out = opt_out(m, getattr(analysis, "config_overrides", {}))
+    if opted_out:
+        facts.append(("cache use", opted_out))
+        aot = vllm_aot.AotLoad(None, why=opted_out)
+        pieces, more, lines = _all(now, "miss", f"{opted_out}: vLLM compiles the piece"), [], ()
+    elif m.mega:
+        aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
         pieces, more, lines = _mega(dep, now, keys, aot)
     else:
+        aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
                                          facts, aot, info, analysis.environment.torch)
+    # repeats of a piece this start already loaded or compiled come from memory
+    pieces, reuse_notes = vllm_reuse.in_memory(
+        pieces, now, loads_pieces=not (m.mega and aot.model is not None), exact=exact)
+    more = list(more) + list(reuse_notes)
     # the AOT-compile folder this start uses: vLLM's own name for it, else the model it found
     # when that one is this start's (it loads, or its source check fails); an env or torch
     # change names a new folder, whose Inductor cache starts empty
@@ -148,6 +158,24 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     return CacheCheck(model=model_id(analysis),
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
+
+
+def opt_out(m: vllm_folder.Mode, overrides: Mapping[str, str]) -> str | None:
+    """Why this deployment's vLLM reads nothing from its compile cache, if it does not.
+
+    vLLM 0.33.0: ``VLLM_DISABLE_COMPILE_CACHE=1`` skips the AOT-compiled model
+    (decorators.py) and, through ``is_compile_cache_enabled`` (compiler_interface.py),
+    the index; so does Inductor's ``force_disable_caches`` in the compilation config's
+    ``inductor_compile_config``. The pieces still go through ``CompilerManager.compile``,
+    so identical ones are still compiled once.
+    """
+    if m.cache_disabled:
+        return ("VLLM_DISABLE_COMPILE_CACHE=1: vLLM's torch.compile cache is disabled; it loads "
+                "nothing from it and files nothing in it")
+    if str(overrides.get("inductor.force_disable_caches", "")).lower() == "true":
+        return ("force_disable_caches in the Inductor config: vLLM's torch.compile cache is "
+                "disabled; it loads nothing from it and files nothing in it")
+    return None
 
 
 def deployment_names(info: Any) -> tuple[str | None, str | None]:

@@ -33,6 +33,8 @@ def _piece(p: PieceCache) -> dict[str, Any]:
         "inductor_level": p.fallback,
         "inductor_reasons": list(p.fallback_reasons),
         "saved_seconds": p.saved_s,
+        # a hit served from memory: the position of the earlier piece whose artifact it reuses
+        "reuses": p.reuses,
     }
 
 
@@ -53,6 +55,7 @@ def to_dict(result: CacheCheck) -> dict[str, Any]:
         "summary": {
             **{word: result.count(word) for word in WORDS},
             "inductor_levels": result.levels(),
+            "reused": sum(1 for p in result.pieces if p.reuses is not None),
             "fail_on": result.fail_on,
             "exit_code": int(result.exit_code),
             "text": result.sentence(),
