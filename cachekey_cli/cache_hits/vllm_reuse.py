@@ -29,7 +29,7 @@ from collections.abc import Sequence
 
 from cachekey_cli.cache_hits.records import CurrentPiece, PieceCache
 
-NOTE = ("{n} share an AOT key with an earlier piece of the same start: vLLM files one "
+NOTE = ("{n} an AOT key with an earlier piece of the same start: vLLM files one "
         "artifact per key and serves the repeats from memory (CompilerManager's "
         "loaded_artifacts), so they neither load nor compile anything")
 
@@ -72,13 +72,12 @@ def in_memory(pieces: Sequence[PieceCache], now: Sequence[CurrentPiece], *,
     if not reused:
         return list(pieces), ()
     n = len(reused)
-    note = NOTE.format(n=f"{n} piece{'s' if n != 1 else ''}")
+    note = NOTE.format(n="1 piece shares" if n == 1 else f"{n} pieces share")
     return [reused.get(p.id, p) for p in pieces], (note,)
 
 
 def _reuse(p: PieceCache, cur: CurrentPiece, source: int) -> PieceCache:
-    reason = (f"vLLM reuses piece #{source}'s artifact in memory: this piece's AOT key "
-              f"{(cur.aot_key or '')[:12]}… is piece #{source}'s")
+    reason = f"piece #{source}'s AOT key {(cur.aot_key or '')[:12]}…: served from memory"
     return dataclasses.replace(p, cache="hit", reasons=(reason,), unchecked=(), reuses=source,
                                place=f"in memory (piece #{source})", fallback=None,
                                fallback_reasons=(), saved_s=None)

@@ -8,6 +8,7 @@ from cachekey_cli.cache_hits.records import CacheCheck
 from cachekey_cli.render.cache_hits.reasons import (
     inductor_lines,
     own_reasons,
+    row_groups,
     shared_heading,
     shared_reason,
 )
@@ -33,10 +34,10 @@ def render(result: CacheCheck, **_: Any) -> str:
     if shared:
         out += ["", f"**{shared_heading(result)}**", "", f"- {_cell(shared)}"]
     out += ["", "| piece | cache | why |", "|---|---|---|"]
-    for p in result.ordered:
+    for name, p in row_groups(result):
         word = ICON[p.cache] + (p.label[len(p.cache):] if p.cache != "stale" else "")
         lines = (*own_reasons(p, shared), *inductor_lines(p), *p.findings)
         why = "<br>".join(_cell(x) for x in lines) or "-"
-        out.append(f"| `{p.id}` | {word} | {why} |")
+        out.append(f"| `{name}` | {word} | {why} |")
     out += ["", f"**{result.sentence()}**", ""]
     return "\n".join(out)

@@ -30,3 +30,19 @@ def shared_heading(result: CacheCheck) -> str:
 def inductor_lines(p: PieceCache) -> list[str]:
     """What Inductor's own cache does under a vLLM miss, as the reports word it."""
     return [f"Inductor: {line}" for line in p.fallback_reasons]
+
+
+def row_groups(result: CacheCheck) -> list[tuple[str, PieceCache]]:
+    """The table's rows: consecutive pieces served from memory by the same earlier piece share
+    one row (``g0/submod_4 … g0/submod_62 (30 pieces)``), so a model of 80 identical layers
+    reads as three rows, not 80; every other piece has a row of its own."""
+    rows: list[tuple[list[PieceCache], PieceCache]] = []
+    for p in result.ordered:
+        last = rows[-1][0] if rows else None
+        if last and p.reuses is not None and last[-1].reuses == p.reuses:
+            last.append(p)
+        else:
+            rows.append(([p], p))
+    return [(group[0].id if len(group) == 1 else
+             f"{group[0].id} … {group[-1].id} ({len(group)} pieces)", first)
+            for group, first in rows]

@@ -18,6 +18,7 @@ from cachekey_cli.cache_hits.records import CacheCheck, PieceCache
 from cachekey_cli.render.cache_hits.reasons import (
     inductor_lines,
     own_reasons,
+    row_groups,
     shared_heading,
     shared_reason,
 )
@@ -56,9 +57,9 @@ def _table(result: CacheCheck, shared: str | None) -> Table:
     table.add_column("piece", no_wrap=True)
     table.add_column("cache", no_wrap=True)
     table.add_column("why")
-    for p in result.ordered:
+    for name, p in row_groups(result):
         reasons = own_reasons(p, shared) + inductor_lines(p)
-        table.add_row(Text(p.id, style="bold" if p.cache != "hit" else ""),
+        table.add_row(Text(name, style="bold" if p.cache != "hit" else ""),
                       Text(p.label, style=STYLE[p.cache]), Text(reasons[0] if reasons else "-"))
     return table
 
