@@ -25,7 +25,7 @@ def test_a_piece_without_entry_whose_key_an_earlier_piece_loaded_reuses_it():
     assert result.pieces[3].place == "in memory (piece #1)"
     assert result.exit_code == 0
     assert "1 of them from memory" in result.sentence()
-    assert sum("share an AOT key" in n for n in result.notes) == 1  # said once
+    assert sum("an AOT key with an earlier piece" in n for n in result.notes) == 1  # said once
 
 
 def test_a_piece_with_a_key_no_earlier_piece_holds_is_not_reused():
