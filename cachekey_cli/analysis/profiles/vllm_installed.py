@@ -233,10 +233,10 @@ class InstalledVllmProfile(VllmProfile):
         return repr(value)
 
     def warnings(self) -> list[str]:
-        if self.version.split("+")[0] == vllm_live.CHECKED_RELEASE:  # 0.33.0+cpu is 0.33.0
-            return []
-        return [f"vLLM {self.version} is not {vllm_live.CHECKED_RELEASE}, the release cachekey "
-                "was checked against: its keys are taken with its own code, unchecked"]
+        from cachekey_cli.vllm_cache import releases
+
+        assumed = releases.resolve(self.version).assumed
+        return [assumed] if assumed else []
 
 
 def _restore(saved: dict[str, str]) -> None:

@@ -13,11 +13,15 @@ code everything that enters a piece's keys and the cache folder's name
 - ``CompilerManager.compile_context(range)`` (``pass_context``) around each compile,
   ``set_inductor_config`` for single sizes, ``_get_vllm_functorch_config``;
 - ``should_split`` to match splitting ops, and the mode from ``vllm.envs``;
-- the folder factors: ``envs.compile_factors``, ``VllmConfig.compute_hash``,
-  the compiler's ``compute_hash``, ``aot_compile_hash_factors``, ``_model_hash_key``.
+- the folder factors: ``envs.compile_factors``, the config's and the compiler's
+  factors (``compute_hash`` up to vLLM 0.33.0, ``compile_factors`` from 0.34.0),
+  the code factor (0.34.0: ``get_code_factors(read_code_files(...))``),
+  ``aot_compile_hash_factors``, ``_model_hash_key``.
 
-Mirrors vLLM 0.33.0 (``vllm/compilation/backends.py``, ``compiler_interface.py``,
-``decorators.py``, ``caching.py``); another release gets a warning.
+Where the releases differ in how vLLM is called (a keyword the backend takes, a
+factor function's name), the installed release's row in
+``vllm_cache/releases.py`` says which; a release newer than the newest row is
+called like it, and the report says so.
 """
 
 from __future__ import annotations
@@ -31,8 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachekey_cli.errors import InputError, exception_line
-
-CHECKED_RELEASE = "0.33.0"  # the vLLM whose code this module was checked against
+from cachekey_cli.vllm_cache import releases
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,7 @@ class Live:
         from vllm.config import CompilationMode, set_current_vllm_config
 
         self.version = str(vllm.__version__)
+        self.release = releases.resolve(self.version).release
         self.config = config
         self.own_model = own_model  # vLLM's own model class: its forward needs the context
         self.compilation = config.compilation_config
@@ -140,15 +144,19 @@ class Live:
         self.standalone = bool(envs.VLLM_USE_STANDALONE_COMPILE)
         self.cache_disabled = bool(envs.VLLM_DISABLE_COMPILE_CACHE)
         self.factors: dict[str, str] = {}
+        self.raw_factors: dict[str, Any] = {}  # a RAW release's env, config and compiler factors
         self.aot_folder: str | None = None
+        # releases before the decorator's per-model opt-out take no use_aot_compile
+        flag = {"use_aot_compile": allowed} if self.release.backend_aot_flag else {}
         with set_current_vllm_config(config):
             try:
-                self.backend = self.compilation.init_backend(config, use_aot_compile=allowed)
+                self.backend = self.compilation.init_backend(config, **flag)
             except Exception as exc:  # e.g. its assertion on the VLLM_USE_* combination
                 raise InputError(f"vLLM refuses this set-up: {exception_line(exc)}",
                                  "fix the config or the VLLM_* variable vLLM names") from exc
-            self.mega = bool(self.backend.use_mega_artifact)
-            self.functorch = dict(_get_vllm_functorch_config(allowed))
+            self.mega = bool(self.backend.use_mega_artifact if self.release.backend_aot_flag
+                             else envs.VLLM_USE_MEGA_AOT_ARTIFACT)
+            self.functorch = dict(_get_vllm_functorch_config(*flag.values()))
             try:
                 self.backend.configure_post_pass()
             except Exception as exc:
@@ -245,24 +253,45 @@ class Live:
         import vllm.envs as envs
         from vllm.config.utils import hash_factors
 
+        manager = self.backend.compiler_manager
+        if self.release.factor_api == "compile_factors":  # 0.34.0: raw factors, all hashed
+            from vllm.compilation.caching import compute_env_and_config_hashes
+
+            env_hash, config_hash, env, config = compute_env_and_config_hashes(self.config)
+            compiler = manager.compile_factors(self.config)
+            self.raw_factors = {"env": env, "config": config, "compiler": compiler}
+            self.factors = {"env_hash": env_hash, "config_hash": config_hash,
+                            "compiler_hash": hash_factors(compiler)}
+            return
         self.factors = {
             "env_hash": hash_factors(envs.compile_factors()),
             "config_hash": str(self.config.compute_hash()),
-            "compiler_hash": str(self.backend.compiler_manager.compute_hash(self.config)),
+            "compiler_hash": str(manager.compute_hash(self.config)),
         }
+
+    def code_factor(self, traced: set[str]) -> tuple[str, dict[str, Any]]:
+        """(code hash, raw code factor) of the traced files, with vLLM's own functions where
+        the release has them (0.34.0's ``get_code_factors``), else its recipe."""
+        if self.release.code_factor != "files":
+            return self.release.code_factor_of(traced)
+        from pathlib import Path
+
+        from vllm.compilation.caching import get_code_factors, read_code_files
+        from vllm.config.utils import hash_factors
+
+        entries = get_code_factors(read_code_files({Path(p) for p in traced}))
+        return hash_factors({"files": entries}), {"files": entries}
 
     def folders(self, traced: set[str]) -> tuple[str | None, str | None, dict[str, str]]:
         """(hash folder, AOT-compile folder, factors and sub-folders) as vLLM names them."""
-        from cachekey_cli.vllm_cache.code_factor import code_hash
-        from cachekey_cli.vllm_cache.factors import folder_hash_033
-
         if not self.factors:
             return None, self.aot_folder, {}
         factors = dict(self.factors)
-        factors["code_hash"] = code_hash(traced)
-        folder = folder_hash_033(  # backends.py's recipe, as the cache reader applies it
+        factors["code_hash"], code = self.code_factor(traced)
+        raw = {**self.raw_factors, "code": code} if self.raw_factors else None
+        folder = self.release.names_folder(  # backends.py's recipe for this release
             factors["env_hash"], factors["config_hash"], factors["code_hash"],
-            factors["compiler_hash"])
+            factors["compiler_hash"], raw)
         parallel = self.config.parallel_config
         factors["rank_folder"] = f"rank_{parallel.rank}_{parallel.data_parallel_index}"
         factors["prefix"] = str(self.backend.prefix)

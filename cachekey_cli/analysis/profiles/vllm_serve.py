@@ -29,7 +29,10 @@ from typing import Any
 
 from cachekey_cli.analysis.profiles import vllm_live
 from cachekey_cli.errors import InputError, UsageError, exception_line
+from cachekey_cli.vllm_cache import releases
 
+# vLLM 0.34.0's CpuPlatform.check_and_update_config on an x86 host without Triton
+TRITON_REFUSAL = "requires Triton"
 ADDED = (("--skip-tokenizer-init",), ("--load-format", "dummy"))
 
 
@@ -57,10 +60,15 @@ def build_config(spec: ServeSpec) -> Serve:
     (``make_arg_parser``), ``validate_parsed_serve_args``, ``AsyncEngineArgs`` and
     ``create_engine_config`` with the API server's usage context (whose defaults, e.g.
     ``max_num_batched_tokens``, differ from the offline ``LLM`` class's)."""
+    import importlib
+
+    import vllm
     from vllm.engine.arg_utils import AsyncEngineArgs
-    from vllm.entrypoints.common import cli_args
     from vllm.platforms import current_platform
     from vllm.usage.usage_lib import UsageContext
+
+    release = releases.resolve(str(vllm.__version__)).release
+    cli_args = importlib.import_module(release.serve_cli)  # moved in 0.33.0
 
     parser = cli_args.make_arg_parser(_parser())
     if any(a == "--model" or a.startswith("--model=") for a in spec.args):
@@ -82,15 +90,39 @@ def build_config(spec: ServeSpec) -> Serve:
     try:
         cli_args.validate_parsed_serve_args(namespace)
         engine = AsyncEngineArgs.from_cli_args(namespace)
-        config = engine.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
+        with _cuda_needs_no_triton(release, spec.platform):
+            config = engine.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
         vllm_live.logs_to_stderr()  # building the config set vLLM's logging up again
     except Exception as exc:
+        if release.cpu_needs_triton and TRITON_REFUSAL in str(exc):
+            raise InputError(
+                f"vLLM {vllm.__version__} would not start on this host: its x86 CPU platform "
+                "needs Triton (triton-cpu), which is not installed, so `vllm serve` stops "
+                "before anything is compiled or cached",
+                "--platform cuda keys the piecewise path a CUDA deployment takes") from exc
         raise InputError(f"vLLM cannot build this deployment's config: {exception_line(exc)}",
                          "fix the serve argument or the config.json vLLM names") from exc
     host = str(current_platform.device_type or "unknown")
     if spec.platform == "host":
         return Serve(config, host, host)
     return Serve(config, spec.platform, host, _as_cuda(config))
+
+
+@contextlib.contextmanager
+def _cuda_needs_no_triton(release: releases.Release, platform: str) -> Any:
+    """Keying a CUDA deployment on a CPU host: vLLM 0.34.0's ``CpuPlatform`` refuses an x86
+    host without Triton while it builds the config, a check a CUDA host never runs. Its
+    ``vllm.triton_utils.HAS_TRITON`` is read at that moment, so it is set for the build
+    alone; everything the CPU platform chose is set back afterwards (``_as_cuda``)."""
+    if not release.cpu_needs_triton or platform != "cuda":
+        yield
+        return
+    from unittest import mock
+
+    import vllm.triton_utils
+
+    with mock.patch.object(vllm.triton_utils, "HAS_TRITON", True):
+        yield
 
 
 def _parser() -> Any:
