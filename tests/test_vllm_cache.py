@@ -48,7 +48,7 @@ def test_reader_finds_what_vllm_filed(name):
     (folder,) = d.folders
     (want,) = truth["hash_folders"][0]["prefixes"]
     facts = folder.factors
-    assert facts.layout == "0.33" and len(facts.env) == want["env_vars"] == 245
+    assert facts.layout == "hashes" and len(facts.env) == want["env_vars"] == 245
     assert facts.env_hash == want["env_hash"]  # vLLM's own hash_factors gave this one
     assert (facts.config_hash, facts.code_hash, facts.compiler_hash) == (
         want["config_hash"], want["code_hash"], want["compiler_hash"])

@@ -95,7 +95,7 @@ def _raw(tmp: Path, name: str, code: list[dict], config: dict | None = None,
          **hashes: str) -> str:
     """A raw-layout factors file (as newer vLLM writes it), built from deploy-a's real env."""
     doc = {**REAL, "config": {} if config is None else config,
-           "compiler": {"torch_version": "2.14.0"}, "code": code, **hashes}
+           "compiler": {"torch_version": "2.14.0"}, "code": {"files": code}, **hashes}
     path = tmp / name / "cache_key_factors.json"
     path.parent.mkdir()
     path.write_text(json.dumps(doc))

@@ -20,7 +20,7 @@ from typing import Any
 
 from cachekey_cli.vllm_cache import code_check
 from cachekey_cli.vllm_cache.code_check import ModelCode
-from cachekey_cli.vllm_cache.factors import folder_hash_033
+from cachekey_cli.vllm_cache import releases
 from cachekey_cli.vllm_cache.records import Deployment, PrefixFolder
 
 RANK = "rank_0_0"  # the process cachekey stands for: rank 0, data-parallel rank 0
@@ -89,7 +89,8 @@ def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None,
         closest = _closest(folders, m)
         lines = factor_lines(dep, closest, code, m, factors) if closest else ()
         return Choice(closest if named else None, False, expected, lines, ())
-    fits = [f for f in folders if f.factors.code_hash == code.code_hash and m.matches(f)
+    fits = [f for f in folders if f.factors.code_hash == code.hash_for(f.factors.layout)
+            and m.matches(f)
             and not env_changes(f)]
     assumed = ("the folder name was not computed with vLLM's factor functions: this code's "
                "code factor, the cache mode and the vLLM variables set in the environment are "
@@ -114,10 +115,15 @@ def _closest(folders: Sequence[PrefixFolder], m: Mode) -> PrefixFolder | None:
 
 
 def _would_use(folder: PrefixFolder, code: ModelCode) -> str | None:
+    """The folder this code would name with the folder's other factors, as the release that
+    wrote the folder's factors file names it."""
     f = folder.factors
-    if f.layout != "0.33":
-        return None
-    return folder_hash_033(f.env_hash, f.config_hash, code.code_hash, f.compiler_hash)
+    release = releases.for_layout(f.layout)
+    raw = None
+    if f.layout == releases.RAW:
+        raw = {"env": f.env, "config": f.config, "compiler": f.compiler, "code": code.raw_code()}
+    return release.names_folder(f.env_hash, f.config_hash, code.hash_for(f.layout),
+                                f.compiler_hash, raw)
 
 
 def env_changes(folder: PrefixFolder, environ: Mapping[str, str] | None = None
@@ -177,8 +183,9 @@ def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode
     for var, was, now in env_changes(folder):
         out.append(f"env {var}: {was!r} → {now!r} (set in this environment)")
     f = folder.factors
-    if f.code_hash != code.code_hash:
-        out.append(f"code hash {f.code_hash[:12]} → {code.code_hash[:12]}")
+    now = code.hash_for(f.layout)
+    if f.code_hash != now:
+        out.append(f"code hash {f.code_hash[:12]} → {now[:12]}")
         out += _code_details(dep, folder, code)
     name = _would_use(folder, code)
     if name and name != folder.hash and not env_changes(folder) and m.matches(folder):

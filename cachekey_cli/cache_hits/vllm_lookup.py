@@ -37,7 +37,7 @@ from cachekey_cli.errors import InputError
 from cachekey_cli.vllm_cache import code_check
 from cachekey_cli.vllm_cache.code_check import ModelCode
 from cachekey_cli.vllm_cache.code_factor import code_hash
-from cachekey_cli.vllm_cache.factors import folder_hash_033
+from cachekey_cli.vllm_cache import releases
 from cachekey_cli.vllm_cache.records import Artifact, Deployment, IndexEntry, PrefixFolder
 
 VERSION = "0.33.0"
@@ -228,8 +228,11 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
     code, warm_notes = vllm_aot.warm_code(aot, code)
     if warm_notes and expected is not None and folder_factors:
         f = folder_factors  # vLLM's own factors, with the code factor of this warm start
-        expected = folder_hash_033(f["env_hash"], f["config_hash"], code.code_hash,
-                                   f["compiler_hash"])
+        release = releases.resolve(info.vllm_version).release
+        # a raw-factor release's name needs its raw config factors, which the profile does
+        # not keep: the folder is then chosen by the factors each folder recorded
+        expected = None if release.layout == releases.RAW else releases.folder_from_hashes(
+            f["env_hash"], f["config_hash"], code.code_hash, f["compiler_hash"])
     choice = vllm_folder.choose(dep, code, m, expected, folder_factors)
     notes = list(aot.notes) + list(warm_notes) + list(choice.notes)
     old_graph = {p.id: _old_graph(p, aot, keys) for p in now} if aot.model else {}

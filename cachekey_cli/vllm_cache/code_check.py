@@ -35,6 +35,22 @@ class ModelCode:
     # as ``__main__``, the name vLLM's AOT-compiled model then records for it
     main: str | None = None
 
+    def hash_for(self, layout: str) -> str:
+        """The code hash in the recipe of the releases that write factors files of ``layout``
+        (``code_hash`` is the 0.32.0/0.33.0 one)."""
+        from cachekey_cli.vllm_cache import releases
+
+        release = releases.for_layout(layout)
+        if release.code_factor == "joined":
+            return self.code_hash
+        return release.code_factor_of(f.path for f in self.files)[0]
+
+    def raw_code(self) -> dict[str, list[dict[str, str]]]:
+        """vLLM 0.34.0's raw code factor of these files: ``{"files": [{"path", "hash"}]}``."""
+        from cachekey_cli.vllm_cache import code_factor
+
+        return {"files": code_factor.code_files(f.path for f in self.files)}
+
 
 @dataclass(frozen=True)
 class FileStatus:

@@ -1,26 +1,29 @@
 """Read ``cache_key_factors.json`` and recompute the folder name it stands for.
 
-vLLM 0.33.0 (vllm/compilation/backends.py, ``VllmBackend.__call__``) writes::
+Two layouts, each a row family of ``vllm_cache/releases.py``
+(vllm/compilation/backends.py, ``VllmBackend.__call__``):
+
+- ``hashes`` (vLLM 0.32.0, 0.33.0)::
 
     {"env": envs.compile_factors(), "config_hash": ..., "code_hash": ..., "compiler_hash": ...}
 
-and names the folder ``sha256(str([env_hash, config_hash, code_hash,
-compiler_hash]))[:10]`` with ``env_hash = hash_factors(env)`` =
-``sha256(json.dumps(env, sort_keys=True))`` (vllm/config/utils.py).
+  and the folder is ``sha256(str([env_hash, config_hash, code_hash,
+  compiler_hash]))[:10]`` with ``env_hash = hash_factors(env)`` =
+  ``sha256(json.dumps(env, sort_keys=True))`` (vllm/config/utils.py);
+- ``raw`` (vLLM 0.34.0): the raw ``config`` (every field, nested by sub-config),
+  ``compiler`` and ``code`` (``{"files": [{"path", "hash"}, ...]}``) factors too,
+  and the folder is ``hash_factors({"env", "config", "code", "compiler"})[:10]``.
 
-Newer vLLM also writes the raw ``config``, ``compiler`` and ``code`` factors
-(``code``: a list of ``{"path", "hash"}``) and names the folder
-``hash_factors({"env", "config", "code": {"files": code}, "compiler"})[:10]``.
-Both layouts are read; anything else is an ``InputError`` (exit 3).
+Anything else is an ``InputError`` (exit 3).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any, NoReturn
 
 from cachekey_cli.errors import InputError
+from cachekey_cli.vllm_cache import releases
 from cachekey_cli.vllm_cache.reading import MIB, read_limited
 from cachekey_cli.vllm_cache.records import CodeEntry, Factors
 
@@ -31,14 +34,7 @@ RAW = ("config", "compiler", "code")
 FIX = "pass a cache_key_factors.json that vLLM wrote, or the folder that holds it"
 
 
-def hash_factors(items: Any) -> str:
-    """vLLM's ``hash_factors``: sha256 of the canonical (sorted-keys) JSON."""
-    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
-
-
-def folder_hash_033(env_hash: str, config_hash: str, code_hash: str, compiler_hash: str) -> str:
-    factors = [env_hash, config_hash, code_hash, compiler_hash]
-    return hashlib.sha256(str(factors).encode()).hexdigest()[:10]
+hash_factors = releases.hash_factors
 
 
 def read(path: str) -> Factors:
@@ -84,11 +80,11 @@ def parse(data: bytes, path: str) -> Factors:
     raw = [k for k in RAW if k in doc]
     if not raw:
         return Factors(
-            path=path, layout="0.33", env=env, env_hash=env_hash,
+            path=path, layout=releases.HASHES, env=env, env_hash=env_hash,
             config_hash=hashes["config_hash"], code_hash=hashes["code_hash"],
             compiler_hash=hashes["compiler_hash"],
-            folder_hash=folder_hash_033(env_hash, hashes["config_hash"], hashes["code_hash"],
-                                        hashes["compiler_hash"]),
+            folder_hash=releases.folder_from_hashes(env_hash, hashes["config_hash"],
+                                                    hashes["code_hash"], hashes["compiler_hash"]),
         )
     if len(raw) != len(RAW):
         absent = [k for k in RAW if k not in doc]
@@ -97,19 +93,22 @@ def parse(data: bytes, path: str) -> Factors:
     if not isinstance(config, dict):
         _bad(path, f"has 'config' as a JSON {_json_type(config)}, not an object")
     code = _code_entries(doc["code"], path)
-    everything = {"env": env, "config": config, "code": {"files": doc["code"]},
-                  "compiler": compiler}
+    raw_release = releases.for_layout(releases.RAW)
+    folder = raw_release.names_folder("", "", "", "", raw=doc)
     return Factors(
-        path=path, layout="raw", env=env, env_hash=env_hash,
+        path=path, layout=releases.RAW, env=env, env_hash=env_hash,
         config_hash=hashes["config_hash"], code_hash=hashes["code_hash"],
         compiler_hash=hashes["compiler_hash"],
-        folder_hash=hash_factors(everything)[:10], config=config, compiler=compiler, code=code,
+        folder_hash=folder, config=config, compiler=compiler, code=code,
     )
 
 
-def _code_entries(value: Any, path: str) -> tuple[CodeEntry, ...]:
+def _code_entries(code: Any, path: str) -> tuple[CodeEntry, ...]:
+    value = code.get("files") if isinstance(code, dict) else None
     if not isinstance(value, list):
-        _bad(path, f"has 'code' as a JSON {_json_type(value)}, not a list of files")
+        what = "an object without a 'files' list" if isinstance(code, dict) else \
+            f"a JSON {_json_type(code)}"
+        _bad(path, f"has 'code' as {what}, not {{\"files\": [...]}} as vLLM writes it")
     out = []
     for i, item in enumerate(value):
         if not isinstance(item, dict) or not isinstance(item.get("path"), str):

@@ -13,8 +13,8 @@ from cachekey_cli.vllm_cache.compare import ABSENT, AotDiff, Change, FolderDiff,
 from cachekey_cli.vllm_cache.records import AotModel, Artifact, Deployment, PrefixFolder
 
 SHORT = 12
-LAYOUT = {"0.33": "vLLM 0.33.0 layout (raw env; config, compiler and code as hashes)",
-          "raw": "raw layout (env, config, compiler and code factors all written out)"}
+LAYOUT = {"hashes": "vLLM 0.32.0/0.33.0 layout (raw env; config, compiler and code as hashes)",
+          "raw": "vLLM 0.34.0 layout (env, config, compiler and code factors all written out)"}
 
 
 def size(n: int) -> str:
