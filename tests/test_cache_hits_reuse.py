@@ -64,7 +64,7 @@ def test_disabled_compile_cache_compiles_every_piece_and_says_so(monkeypatch):
     result = predict("stale-artifacts", baked, [k0, k1, k2, k1], PER_PIECE)
     assert [p.cache for p in result.pieces] == ["miss"] * 3 + ["hit"]
     assert result.pieces[3].reuses == 1
-    assert dict(result.facts)["cache use"].startswith("VLLM_DISABLE_COMPILE_CACHE=1")
+    assert dict(result.facts)["cache use"] == "disabled (VLLM_DISABLE_COMPILE_CACHE=1)"
     assert all("VLLM_DISABLE_COMPILE_CACHE=1" in p.reasons[0] for p in result.pieces[:3])
     # VLLM_USE_AOT_COMPILE defaults to 0 under the opt-out: Inductor's folder is inherited
     assert [p.fallback for p in result.pieces[:3]] == ["unknown"] * 3

@@ -133,9 +133,9 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     rank = (info.folder_factors if info else {}).get("rank_folder", vllm_folder.RANK)
     opted_out = opt_out(m, getattr(analysis, "config_overrides", {}))
     if opted_out:
-        facts.append(("cache use", opted_out))
+        facts.append(("cache use", f"disabled ({opted_out.split(':')[0]})"))
         aot = vllm_aot.AotLoad(None, why=opted_out)
-        pieces, more, lines = _all(now, "miss", f"{opted_out}: vLLM compiles the piece"), [], ()
+        pieces, more, lines = _all(now, "miss", opted_out), [], ()
     elif m.mega:
         aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
         pieces, more, lines = _mega(dep, now, keys, aot)

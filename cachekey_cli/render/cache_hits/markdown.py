@@ -10,6 +10,7 @@ from cachekey_cli.render.cache_hits.reasons import (
     own_reasons,
     row_groups,
     shared_heading,
+    shared_inductor,
     shared_reason,
 )
 
@@ -30,13 +31,14 @@ def render(result: CacheCheck, **_: Any) -> str:
         out.append(f"- note: {_cell(note)}")
     if result.folder:
         out += ["", "**Why the folder differs**", ""] + [f"- {_cell(x)}" for x in result.folder]
-    shared = shared_reason(result)
-    if shared:
-        out += ["", f"**{shared_heading(result)}**", "", f"- {_cell(shared)}"]
+    shared, inductor = shared_reason(result), shared_inductor(result)
+    if shared or inductor:
+        out += ["", f"**{shared_heading(result)}**", ""]
+        out += [f"- {_cell(x)}" for x in (shared, inductor) if x]
     out += ["", "| piece | cache | why |", "|---|---|---|"]
     for name, p in row_groups(result):
         word = ICON[p.cache] + (p.label[len(p.cache):] if p.cache != "stale" else "")
-        lines = (*own_reasons(p, shared), *inductor_lines(p), *p.findings)
+        lines = (*own_reasons(p, shared), *inductor_lines(p, inductor), *p.findings)
         why = "<br>".join(_cell(x) for x in lines) or "-"
         out.append(f"| `{name}` | {word} | {why} |")
     out += ["", f"**{result.sentence()}**", ""]

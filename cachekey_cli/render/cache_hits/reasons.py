@@ -27,9 +27,21 @@ def shared_heading(result: CacheCheck) -> str:
     return "Why no piece hits" if result.count("stale") else "Why every piece misses"
 
 
-def inductor_lines(p: PieceCache) -> list[str]:
-    """What Inductor's own cache does under a vLLM miss, as the reports word it."""
-    return [f"Inductor: {line}" for line in p.fallback_reasons]
+def shared_inductor(result: CacheCheck) -> str | None:
+    """Inductor's answer, where every missed piece (two or more) gets the same one-line answer
+    (an opt-out, an Inductor folder the cache lacks): said once, like ``shared_reason``."""
+    missed = [p for p in result.pieces if p.cache == "miss"]
+    answers = {p.fallback_reasons for p in missed}
+    if len(missed) < 2 or len(answers) != 1:
+        return None
+    (answer,) = answers
+    return f"Inductor: {answer[0]}" if len(answer) == 1 else None
+
+
+def inductor_lines(p: PieceCache, shared: str | None = None) -> list[str]:
+    """What Inductor's own cache does under a vLLM miss, as the reports word it (without the
+    answer every missed piece shares, ``shared_inductor``)."""
+    return [line for line in (f"Inductor: {x}" for x in p.fallback_reasons) if line != shared]
 
 
 def row_groups(result: CacheCheck) -> list[tuple[str, PieceCache]]:

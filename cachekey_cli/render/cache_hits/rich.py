@@ -20,6 +20,7 @@ from cachekey_cli.render.cache_hits.reasons import (
     own_reasons,
     row_groups,
     shared_heading,
+    shared_inductor,
     shared_reason,
 )
 from cachekey_cli.render.console import finish, make_console
@@ -52,25 +53,25 @@ def _hanging(label: str, lines: Any, style: str = "") -> Table:
     return grid
 
 
-def _table(result: CacheCheck, shared: str | None) -> Table:
+def _table(result: CacheCheck, shared: str | None, inductor: str | None) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column("piece", no_wrap=True)
     table.add_column("cache", no_wrap=True)
     table.add_column("why")
     for name, p in row_groups(result):
-        reasons = own_reasons(p, shared) + inductor_lines(p)
+        reasons = own_reasons(p, shared) + inductor_lines(p, inductor)
         table.add_row(Text(name, style="bold" if p.cache != "hit" else ""),
                       Text(p.label, style=STYLE[p.cache]), Text(reasons[0] if reasons else "-"))
     return table
 
 
-def _details(p: PieceCache, shared: str | None) -> Table:
+def _details(p: PieceCache, shared: str | None, inductor: str | None) -> Table:
     grid = Table.grid(padding=(0, 1))
     grid.add_column(width=3)
     grid.add_column(overflow="fold")
     for line in own_reasons(p, shared):
         grid.add_row("", Text(line))
-    for line in inductor_lines(p):
+    for line in inductor_lines(p, inductor):
         grid.add_row("", Text(line))
     for g in p.guards:
         verdict = {True: "holds", False: "fails", None: "not checked"}[g.passed]
@@ -93,18 +94,18 @@ def render(result: CacheCheck, *, color: bool = True, width: int = 100, **_: Any
     if result.folder:
         console.print(Text("Why the folder differs", style="bold underline"))
         console.print(_hanging(" ", result.folder))
-    shared = shared_reason(result)
-    if shared:
+    shared, inductor = shared_reason(result), shared_inductor(result)
+    if shared or inductor:
         console.print(Text(shared_heading(result), style="bold underline"))
-        console.print(_hanging(" ", [shared]))
-    console.print(_table(result, shared))
+        console.print(_hanging(" ", [x for x in (shared, inductor) if x]))
+    console.print(_table(result, shared, inductor))
     if result.context:
         console.print(Text("What changed around the model (against the snapshot in the cache)",
                            style="bold underline"))
         console.print(_hanging(" ", result.context))
     # the table shows each piece's first reason: list the pieces that have more to say
     shown = [p for p in result.ordered if p.unchecked or p.guards or p.findings
-             or len(own_reasons(p, shared)) + len(p.fallback_reasons) > 1]
+             or len(own_reasons(p, shared)) + len(inductor_lines(p, inductor)) > 1]
     if shown:
         if result.context:
             console.print()
@@ -115,7 +116,7 @@ def render(result: CacheCheck, *, color: bool = True, width: int = 100, **_: Any
             if p.place:
                 head.append(f"  {p.place}", style="dim")
             console.print(head)
-            console.print(_details(p, shared))
+            console.print(_details(p, shared, inductor))
     style = "bold red" if result.count("stale") else (
         "bold yellow" if result.count("miss") else "bold green")
     console.print(Text(result.sentence(), style=style))
