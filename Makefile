@@ -19,9 +19,11 @@ VENV215 ?= .venv-torch215
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cachekey-installed
 DEMO_MODEL ?= fixtures/transformer.py
-# make test-vllm: real vLLM 0.33.0 (with its own torch 2.14) in a venv of its own, about
-# 9 GB; VLLM_VENV=/path/to/an/existing/vllm-venv reuses one (cachekey is installed into it).
-VLLM_VENV ?= .venv-vllm
+# make test-vllm: real vLLM (VLLM=0.32.0, 0.33.0 or 0.34.0; default the newest) with the torch it
+# pins, in a venv of its own, about 9 GB each (fixtures/vllm_releases/install_vllm.sh);
+# VLLM_VENV=/path/to/an/existing/vllm-venv reuses one (cachekey is installed into it).
+VLLM ?= 0.34.0
+VLLM_VENV ?= .venv-vllm-$(VLLM)
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.cachekey-vllm-installed
 
@@ -60,7 +62,7 @@ $(VLLM_BIN)/python:
 	$(PYTHON) -m venv $(VLLM_VENV)
 
 $(VLLM_STAMP): pyproject.toml Makefile | $(VLLM_BIN)/python
-	PIP_CONSTRAINT="" $(VLLM_BIN)/python -m pip install --quiet --constraint /dev/null vllm==0.33.0
+	fixtures/vllm_releases/install_vllm.sh $(VLLM) $(VLLM_BIN)/python
 	$(VLLM_BIN)/python -m pip install --quiet --no-deps -e .
 	$(VLLM_BIN)/python -m pip install --quiet "click>=8.1" "rich>=13" pytest
 	touch $(VLLM_STAMP)
