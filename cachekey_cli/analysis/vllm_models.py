@@ -104,8 +104,11 @@ def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, An
                          "its class has no @support_torch_compile module, or the config "
                          "turns compilation off")
     arch = type(model).__name__
-    ids = torch.zeros(tokens, dtype=torch.int32)  # the model runner's buffers: int32 ids
-    positions = torch.arange(tokens, dtype=torch.long)
+    # the model runner's dummy-run buffers: int32 ids and int64 positions, both zeros
+    # (gpu_model_runner.py); positions past max_position_embeddings would index the rotary
+    # cache out of range where the forward runs (VLLM_USE_AOT_COMPILE=0 runs it)
+    ids = torch.zeros(tokens, dtype=torch.int32)
+    positions = torch.zeros(tokens, dtype=torch.long)
     return compiled[0], (ids, positions, None), {}, arch
 
 

@@ -10,8 +10,10 @@ code, so after a code change the unchanged pieces' entries are still there
 it against 11.14 s for the cold bake). The lookup there is torch's
 (``inductor.predict``: the AOTAutograd entry and its guards, the forward it
 loads, else Inductor's FX entry). Without AOT
-compile vLLM leaves ``TORCHINDUCTOR_CACHE_DIR`` to the process's environment,
-which PATH does not hold: the level is ``unknown``.
+compile vLLM leaves ``TORCHINDUCTOR_CACHE_DIR`` to the process's environment:
+where this check runs with it set (the server's environment, as for every
+``VLLM_*`` variable), that folder is looked up the same way; unset, the level
+is ``unknown``.
 
 Each missed piece gets ``level``: ``aotautograd`` (nothing compiles: AOTAutograd's
 entry is served), ``fxgraph`` (AOTAutograd traces again, Inductor's output is
@@ -29,7 +31,7 @@ from cachekey_cli.cache_hits.records import CurrentPiece, PieceCache
 from cachekey_cli.vllm_cache.records import AotModel, Deployment
 
 NO_AOT = ("VLLM_USE_AOT_COMPILE=0: vLLM compiles with the TORCHINDUCTOR_CACHE_DIR the server "
-          "inherits, which PATH does not hold")
+          "inherits, which is not set here (set it as the server does to look it up)")
 
 
 def second_level(pieces: Sequence[PieceCache], now: Sequence[CurrentPiece], dep: Deployment,
@@ -41,10 +43,15 @@ def second_level(pieces: Sequence[PieceCache], now: Sequence[CurrentPiece], dep:
     missed = [p for p in pieces if p.cache == "miss"]
     if not missed:
         return list(pieces), ()
-    if not aot_compile:
+    inherited = os.environ.get("TORCHINDUCTOR_CACHE_DIR", "")
+    if not aot_compile and not inherited:
         return [_with(p, "unknown", (NO_AOT,)) if p.cache == "miss" else p
                 for p in pieces], ()
-    cache_dir = _inductor_cache(dep.aot_models, folder)
+    cache_dir = _inductor_cache(dep.aot_models, folder) if aot_compile else (
+        inherited if os.path.isdir(inherited) else None)
+    if cache_dir is None and not aot_compile:
+        why = f"TORCHINDUCTOR_CACHE_DIR {inherited} does not exist: Inductor's cache starts empty"
+        return [_with(p, "cold", (why,)) if p.cache == "miss" else p for p in pieces], ()
     if cache_dir is None:
         why = (f"this start's AOT-compile folder {folder[:12]}… is not in PATH: its Inductor "
                "cache starts empty" if folder else "no AOT-compile folder in PATH: Inductor's "
@@ -55,9 +62,14 @@ def second_level(pieces: Sequence[PieceCache], now: Sequence[CurrentPiece], dep:
     looked = inductor.predict(cache, [by_id[p.id] for p in missed], inductor_dir.folder,
                               bundled=bundled)
     found = {r.id: r for r in looked}
-    notes = (f"Inductor's cache under a vLLM miss: torch_aot_compile/{folder[:12]}…/"
-             "inductor_cache, taken as this start's (the AOT-compile folder's name was not "
-             "computed with vLLM's factor functions)",) if assumed and folder else ()
+    notes: tuple[str, ...] = ()
+    if not aot_compile:
+        notes = (f"Inductor's cache under a vLLM miss: TORCHINDUCTOR_CACHE_DIR {cache_dir}, as "
+                 "set in this environment (VLLM_USE_AOT_COMPILE=0 leaves it to the server's)",)
+    elif assumed and folder:
+        notes = (f"Inductor's cache under a vLLM miss: torch_aot_compile/{folder[:12]}…/"
+                 "inductor_cache, taken as this start's (the AOT-compile folder's name was not "
+                 "computed with vLLM's factor functions)",)
     out = []
     for p in pieces:
         r = found.get(p.id)
