@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 KEY_KINDS = ("graph_hash", "aot_key", "inductor_key")
 VARIANTS = ("plain", "tuple_return")
@@ -129,6 +130,9 @@ class ProfileInfo:
     aot_compile_folder: str | None = None  # torch_compile_cache/torch_aot_compile/<64 hex>/
     # env_hash, config_hash, code_hash, compiler_hash, rank_folder, prefix (cache_dir if set)
     folder_factors: Mapping[str, str] = field(default_factory=dict)
+    # a raw-factor release's (vLLM 0.34.0) env, config and compiler factors as vLLM computed
+    # them, to name the field that moved a folder; reports only, never written to a snapshot
+    raw_factors: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any
 
 from cachekey_cli.vllm_cache import code_check
 from cachekey_cli.vllm_cache.code_check import ModelCode
-from cachekey_cli.vllm_cache import releases
+from cachekey_cli.vllm_cache import compare, releases
 from cachekey_cli.vllm_cache.records import Deployment, PrefixFolder
 
 RANK = "rank_0_0"  # the process cachekey stands for: rank 0, data-parallel rank 0
@@ -73,7 +73,8 @@ class Choice:
 
 
 def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None,
-           factors: Mapping[str, str] | None = None) -> Choice:
+           factors: Mapping[str, str] | None = None,
+           raw: Mapping[str, Any] | None = None) -> Choice:
     """``expected`` and ``factors``: the folder name and factor hashes vLLM's own functions
     give this deployment (the profile's, where vLLM is importable)."""
     rank = (factors or {}).get("rank_folder", RANK)  # where vLLM is importable: its own
@@ -87,7 +88,7 @@ def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None,
         if found is not None:
             return Choice(found, True, expected, (), ())
         closest = _closest(folders, m)
-        lines = factor_lines(dep, closest, code, m, factors) if closest else ()
+        lines = factor_lines(dep, closest, code, m, factors, raw) if closest else ()
         return Choice(closest if named else None, False, expected, lines, ())
     fits = [f for f in folders if f.factors.code_hash == code.hash_for(f.factors.layout)
             and m.matches(f)
@@ -167,14 +168,22 @@ def _same(recorded: Any, raw: str) -> bool:
 
 
 def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode,
-                 factors: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The factors that differ between the folder and this deployment, as far as known here."""
-    out = []
+                 factors: Mapping[str, str] | None = None,
+                 raw: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The factors that differ between the folder and this deployment, as far as known here.
+    ``raw``: this deployment's raw env and config factors, where its vLLM computes them
+    (0.34.0), to name each moved field against the folder's raw record."""
+    out: list[str] = []
+    recorded = folder.factors
     for factor in ("env_hash", "config_hash", "compiler_hash"):
         ours = (factors or {}).get(factor)
-        theirs = getattr(folder.factors, factor)
+        theirs = getattr(recorded, factor)
         if ours and ours != theirs:
             out.append(f"{factor.replace('_hash', '')} hash {theirs[:12]} → {ours[:12]}")
+            name = factor.replace("_hash", "")
+            if raw and name in raw and recorded.layout == releases.RAW:
+                out += [f"    {name} {c.name}: {c.before} → {c.after}" for c in
+                        compare.dict_changes(getattr(recorded, name), raw[name])]
     want = m.wanted()
     for var, value in m.recorded(folder).items():
         if value != want[var]:
@@ -186,12 +195,28 @@ def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode
     now = code.hash_for(f.layout)
     if f.code_hash != now:
         out.append(f"code hash {f.code_hash[:12]} → {now[:12]}")
-        out += _code_details(dep, folder, code)
+        out += _raw_code_details(f.code, code) if f.code else _code_details(dep, folder, code)
     name = _would_use(folder, code)
     if name and name != folder.hash and not env_changes(folder) and m.matches(folder):
         out.append(f"folder {folder.hash} → {name} (this code's code factor with the folder's "
                    "env, config and compiler factors)")
     return tuple(out)
+
+
+def _raw_code_details(recorded: Any, code: ModelCode) -> list[str]:
+    """vLLM 0.34.0 records every traced file's content hash: name each file that moved."""
+    was = {e.path: e.hash for e in recorded}
+    now = {e["path"]: e.get("hash") for e in code.raw_code()["files"]}
+    out = []
+    for path in sorted(set(was) | set(now)):
+        if path not in now:
+            out.append(f"    traced file {path}: no longer traced")
+        elif path not in was:
+            out.append(f"    traced file {path}: newly traced")
+        elif was[path] != now[path]:
+            out.append(f"    traced file {path}: content {str(was[path])[:12]} → "
+                       f"{str(now[path])[:12]}")
+    return out
 
 
 def _code_details(dep: Deployment, folder: PrefixFolder, code: ModelCode) -> list[str]:

@@ -40,7 +40,6 @@ from cachekey_cli.vllm_cache.code_factor import code_hash
 from cachekey_cli.vllm_cache import releases
 from cachekey_cli.vllm_cache.records import Artifact, Deployment, IndexEntry, PrefixFolder
 
-VERSION = "0.33.0"
 NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself adds: its "
              "PostGradPassManager), so they cannot equal the cache's")
 
@@ -124,9 +123,12 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
         notes.append(NOT_EXACT + ("; hit and stale are told apart with the snapshot baked into "
                                   "the cache" if keys.baked else "; the folder, the index and "
                                   "the torch build key are still checked"))
+    release, assumed = _release(info, dep)
+    if assumed:
+        notes.append(assumed)
     facts = [("cache", f"vLLM {dep.kind} {dep.path}"),
-             ("mode", f"{m.name} (from VLLM_USE_AOT_COMPILE, VLLM_USE_MEGA_AOT_ARTIFACT; "
-                      f"vLLM {VERSION})"),
+             ("vllm", release),
+             ("mode", f"{m.name} (from VLLM_USE_AOT_COMPILE, VLLM_USE_MEGA_AOT_ARTIFACT)"),
              ("torch", f"{analysis.environment.torch}, build key {torch_key[:8]}…")]
     if info is not None and "platform" in info.settings:  # a vllm: model's platform
         facts.append(("platform", info.settings["platform"]))
@@ -158,6 +160,24 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     return CacheCheck(model=model_id(analysis),
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
+
+
+def _release(info: Any, dep: Deployment) -> tuple[str, str | None]:
+    """The header's vLLM line, and a caveat when its rules are assumed: the installed vLLM
+    where the profile called it, else the newest release that writes the cache's layout."""
+    version = info.vllm_version if info is not None else None
+    if version:
+        resolved = releases.resolve(version)
+        return (f"{version} (importable; warm-start rules checked on {releases.CHECKED})",
+                resolved.assumed)
+    layouts = {f.factors.layout for f in dep.folders}
+    if len(layouts) == 1:
+        (layout,) = layouts
+        writers = [r.version for r in releases.RELEASES if r.layout == layout]
+        return (f"not importable: the cache's factors file is vLLM {' or '.join(writers)}'s; "
+                f"vLLM {writers[-1]}'s warm start assumed"), None
+    return (f"not importable: vLLM {releases.NEWEST.version}'s warm start assumed (checked on "
+            f"{releases.CHECKED})"), None
 
 
 def opt_out(m: vllm_folder.Mode, overrides: Mapping[str, str]) -> str | None:
@@ -233,7 +253,8 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
         # not keep: the folder is then chosen by the factors each folder recorded
         expected = None if release.layout == releases.RAW else releases.folder_from_hashes(
             f["env_hash"], f["config_hash"], code.code_hash, f["compiler_hash"])
-    choice = vllm_folder.choose(dep, code, m, expected, folder_factors)
+    choice = vllm_folder.choose(dep, code, m, expected, folder_factors,
+                                getattr(info, "raw_factors", None))
     notes = list(aot.notes) + list(warm_notes) + list(choice.notes)
     old_graph = {p.id: _old_graph(p, aot, keys) for p in now} if aot.model else {}
     folder = choice.folder

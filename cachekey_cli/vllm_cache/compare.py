@@ -161,10 +161,10 @@ def _folder(a: PrefixFolder, b: PrefixFolder, aot: tuple[AotDiff, ...]) -> Folde
     factors = []
     if fa.config_hash != fb.config_hash:
         factors.append(FactorChange("config", fa.config_hash, fb.config_hash,
-                                    _dict_changes(fa.config, fb.config)))
+                                    dict_changes(fa.config, fb.config)))
     if fa.compiler_hash != fb.compiler_hash:
         raw = fa.compiler, fb.compiler
-        details = _dict_changes(*raw) if all(isinstance(x, dict) for x in raw) else ()
+        details = dict_changes(*raw) if all(isinstance(x, dict) for x in raw) else ()
         factors.append(FactorChange("compiler", fa.compiler_hash, fb.compiler_hash, details))
     if fa.code_hash != fb.code_hash:
         details, evidence = _code_changes(fa, fb, a, aot)
@@ -191,15 +191,21 @@ def _code_changes(fa: Factors, fb: Factors, a: PrefixFolder,
     return (), ""
 
 
-def _dict_changes(a: Any, b: Any) -> tuple[Change, ...]:
+def dict_changes(a: Any, b: Any, prefix: str = "") -> tuple[Change, ...]:
+    """Every leaf that differs, by its dotted path: vLLM 0.34.0 nests the config factors by
+    sub-config, so a moved field reads ``scheduler.max_num_batched_tokens``."""
     if not isinstance(a, dict) or not isinstance(b, dict):
         return ()
-    out = []
+    out: list[Change] = []
     for key in sorted(set(a) | set(b), key=str):
         va, vb = a.get(key, ABSENT), b.get(key, ABSENT)
-        if va != vb:
-            out.append(Change(str(key), None if va is ABSENT else _text(va),
-                              None if vb is ABSENT else _text(vb)))
+        if va == vb:
+            continue
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out += dict_changes(va, vb, f"{prefix}{key}.")
+            continue
+        out.append(Change(f"{prefix}{key}", None if va is ABSENT else _text(va),
+                          None if vb is ABSENT else _text(vb)))
     return tuple(out)
 
 

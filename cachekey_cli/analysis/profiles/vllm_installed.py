@@ -204,6 +204,7 @@ class InstalledVllmProfile(VllmProfile):
             hash_folder=hash_folder,
             aot_compile_folder=aot_folder if self.mode.aot_compile else None,
             folder_factors=factors,
+            raw_factors=dict(self.live.raw_factors),
         )
 
     def _served_settings(self) -> dict[str, str]:

@@ -30,6 +30,7 @@ import contextlib
 import copy
 import hashlib
 import importlib.util
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -259,7 +260,9 @@ class Live:
 
             env_hash, config_hash, env, config = compute_env_and_config_hashes(self.config)
             compiler = manager.compile_factors(self.config)
-            self.raw_factors = {"env": env, "config": config, "compiler": compiler}
+            # as cache_key_factors.json holds them (JSON: tuples become lists)
+            self.raw_factors = json.loads(json.dumps(
+                {"env": env, "config": config, "compiler": compiler}))
             self.factors = {"env_hash": env_hash, "config_hash": config_hash,
                             "compiler_hash": hash_factors(compiler)}
             return

@@ -111,17 +111,31 @@ def build_config(spec: ServeSpec) -> Serve:
 @contextlib.contextmanager
 def _cuda_needs_no_triton(release: releases.Release, platform: str) -> Any:
     """Keying a CUDA deployment on a CPU host: vLLM 0.34.0's ``CpuPlatform`` refuses an x86
-    host without Triton while it builds the config, a check a CUDA host never runs. Its
-    ``vllm.triton_utils.HAS_TRITON`` is read at that moment, so it is set for the build
-    alone; everything the CPU platform chose is set back afterwards (``_as_cuda``)."""
+    host without Triton while it builds the config, a check a CUDA host never runs. The
+    check reads ``vllm.triton_utils.HAS_TRITON`` first and raises before it changes the
+    config, so a call that raises that is made once more with the attribute True, for that
+    call alone; everything the CPU platform chose is set back afterwards (``_as_cuda``)."""
     if not release.cpu_needs_triton or platform != "cuda":
         yield
         return
     from unittest import mock
 
     import vllm.triton_utils
+    from vllm.platforms import current_platform
 
-    with mock.patch.object(vllm.triton_utils, "HAS_TRITON", True):
+    cls = type(current_platform)
+    check = cls.check_and_update_config  # a classmethod, bound to the platform class
+
+    def tolerant(config: Any) -> Any:
+        try:
+            return check(config)
+        except RuntimeError as exc:
+            if TRITON_REFUSAL not in str(exc):
+                raise
+            with mock.patch.object(vllm.triton_utils, "HAS_TRITON", True):
+                return check(config)
+
+    with mock.patch.object(cls, "check_and_update_config", staticmethod(tolerant)):
         yield
 
 
