@@ -254,7 +254,8 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
         expected = None if release.layout == releases.RAW else releases.folder_from_hashes(
             f["env_hash"], f["config_hash"], code.code_hash, f["compiler_hash"])
     choice = vllm_folder.choose(dep, code, m, expected, folder_factors,
-                                getattr(info, "raw_factors", None))
+                                getattr(info, "raw_factors", None),
+                                getattr(info, "vllm_version", None))
     notes = list(aot.notes) + list(warm_notes) + list(choice.notes)
     old_graph = {p.id: _old_graph(p, aot, keys) for p in now} if aot.model else {}
     folder = choice.folder
