@@ -79,3 +79,15 @@ def test_the_0_34_warm_start_on_a_0_33_cache_compiled_every_piece_cold():
     assert warm["torch_counters"]["aot_autograd"]["autograd_cache_miss"] == 3
     (new,) = _summary("0.34.0", "serve-artifacts")["hash_folders"]
     assert new["hash"] == "6ea9b80ff2"  # the folder a fresh 0.34.0 bake names
+
+
+def test_vllm_cache_diff_across_releases_names_the_release_first():
+    from cachekey_cli.render.vllm_cache import text
+
+    r = vllm_cache.diff(vllm_cache.read(str(RELEASES / "0.33.0" / "serve-artifacts")),
+                        vllm_cache.read(str(RELEASES / "0.34.0" / "serve-artifacts")))
+    (f,) = r.folders
+    lines = text.folder_diff_lines(f)
+    assert lines[0].startswith("vLLM release 0.33.0 → 0.34.0: each release computes")
+    assert lines[1] == "env: 3 variables only in 0.33.0's list, 16 only in 0.34.0's"
+    assert not any("(not in this vLLM's factors)" in x for x in lines)
