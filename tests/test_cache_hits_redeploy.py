@@ -174,3 +174,16 @@ def test_disabled_cache_is_an_answer_not_an_error(monkeypatch):
     assert dict(result.facts)["cache use"] == "disabled (VLLM_DISABLE_COMPILE_CACHE=1)"
     assert [p.label for p in result.pieces][2] == "hit (reuses #1)"
     assert result.exit_code == 1  # pieces compile: the check fails, as documented
+
+
+def test_a_cold_redeploy_names_what_the_bake_recorded_as_its_cost(monkeypatch):
+    """A moved folder compiles every piece cold: the report gives the bake's own recorded
+    compile time as the estimate, which is close to what the bake logged for its compile."""
+    import re
+
+    result = predict("artifacts", "h", monkeypatch)
+    (note,) = [n for n in result.notes if n.startswith("the bake in PATH recorded")]
+    recorded = float(re.search(r"recorded ([\d.]+) s", note).group(1))
+    (logged,) = [float(m.group(1)) for line in summary("artifacts", "bake")["vllm_log"]
+                 for m in [re.search(r"Compiling a graph .* takes ([\d.]+) s", line)] if m]
+    assert 0.5 * logged < recorded <= logged  # the log adds Dynamo's and vLLM's own time
