@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cachekey_cli.vllm_cache import code_check
+from cachekey_cli.vllm_cache import code_check, compare, releases
 from cachekey_cli.vllm_cache.code_check import ModelCode
-from cachekey_cli.vllm_cache import compare, releases
 from cachekey_cli.vllm_cache.records import Deployment, PrefixFolder
 
 RANK = "rank_0_0"  # the process cachekey stands for: rank 0, data-parallel rank 0
@@ -115,7 +114,7 @@ def _closest(folders: Sequence[PrefixFolder], m: Mode) -> PrefixFolder | None:
     return ordered[0] if ordered else None
 
 
-def _would_use(folder: PrefixFolder, code: ModelCode) -> str | None:
+def _would_use(folder: PrefixFolder, code: ModelCode) -> str:
     """The folder this code would name with the folder's other factors, as the release that
     wrote the folder's factors file names it."""
     f = folder.factors

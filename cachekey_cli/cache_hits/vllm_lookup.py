@@ -34,10 +34,9 @@ from cachekey_cli.cache_hits import vllm_aot, vllm_fallback, vllm_folder, vllm_r
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
 from cachekey_cli.cache_hits.vllm_aot import DAMAGED
 from cachekey_cli.errors import InputError
-from cachekey_cli.vllm_cache import code_check
+from cachekey_cli.vllm_cache import code_check, releases
 from cachekey_cli.vllm_cache.code_check import ModelCode
 from cachekey_cli.vllm_cache.code_factor import code_hash
-from cachekey_cli.vllm_cache import releases
 from cachekey_cli.vllm_cache.records import Artifact, Deployment, IndexEntry, PrefixFolder
 
 NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself adds: its "
@@ -134,6 +133,9 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
         facts.append(("platform", info.settings["platform"]))
     rank = (info.folder_factors if info else {}).get("rank_folder", vllm_folder.RANK)
     opted_out = opt_out(m, getattr(analysis, "config_overrides", {}))
+    pieces: list[PieceCache]
+    more: list[str]
+    lines: tuple[str, ...]
     if opted_out:
         facts.append(("cache use", f"disabled ({opted_out.split(':')[0]})"))
         aot = vllm_aot.AotLoad(None, why=opted_out)

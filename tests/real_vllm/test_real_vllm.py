@@ -1,4 +1,6 @@
-"""Real vLLM (the installed release: 0.32.0, 0.33.0 or 0.34.0) is the oracle: cachekey's keys and folder names equal what vLLM files.
+"""Real vLLM is the oracle: cachekey's keys and folder names equal what vLLM files.
+
+The installed release (0.32.0, 0.33.0 or 0.34.0) runs; every assertion holds for each.
 
 For each model and each of vLLM's three cache modes, ``fixtures/vllm/run_vllm.py``
 runs vLLM's own compile on the CPU and reports what it filed (index, artifact
