@@ -85,9 +85,12 @@ def test_without_vllm_the_profile_is_the_torch_side_and_says_what_is_missing(tra
 def test_an_unchecked_vllm_release_gets_one_warning():
     from cachekey_cli.analysis.profiles.vllm_installed import InstalledVllmProfile
 
-    assert InstalledVllmProfile(vllm_live.CHECKED_RELEASE, None).warnings() == []
+    for checked in ("0.32.0", "0.33.0", "0.34.0"):
+        assert InstalledVllmProfile(checked, None).warnings() == []
     (warning,) = InstalledVllmProfile("0.34.1", None).warnings()
-    assert warning.startswith("vLLM 0.34.1 is not 0.33.0") and "\n" not in warning
+    assert warning.startswith("vLLM 0.34.1 is newer than the newest release checked (0.32.0, "
+                              "0.33.0, 0.34.0): vLLM 0.34.0's cache rules assumed")
+    assert "\n" not in warning
 
 
 def test_the_header_names_vllm_its_mode_range_and_folders(transformer_run):

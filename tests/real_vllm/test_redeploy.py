@@ -16,7 +16,10 @@ import sys
 
 import pytest
 
+from tests.real_vllm import test_vllm_own_models as own
 from tests.real_vllm.test_vllm_own_models import MODES, ROOT, SERVE, _env, _run, cachekey
+
+pytestmark = own.pytestmark  # skipped where vLLM is not importable
 
 PIECES = ROOT / "fixtures" / "vllm" / "run_vllm_serve_pieces.py"
 MODELS = ROOT / "fixtures" / "vllm" / "models"
