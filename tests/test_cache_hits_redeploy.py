@@ -27,7 +27,7 @@ import pytest
 from cachekey_cli.cache_hits import vllm_lookup
 from cachekey_cli.cache_hits.records import CurrentPiece
 from cachekey_cli.results import ProfileInfo, TracedFile
-from cachekey_cli.vllm_cache.code_check import ModelCode
+from cachekey_cli.vllm.identity.code_check import ModelCode
 from tests.conftest import FIXTURES
 
 CACHES = FIXTURES / "vllm_cache"

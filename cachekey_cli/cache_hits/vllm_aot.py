@@ -26,10 +26,10 @@ from typing import Any
 from cachekey_cli.analysis.traced import DYNAMIC_CODE
 from cachekey_cli.cache_hits import vllm_folder
 from cachekey_cli.errors import InputError
-from cachekey_cli.vllm_cache import code_check
-from cachekey_cli.vllm_cache.code_check import ModelCode
-from cachekey_cli.vllm_cache.code_factor import code_hash
-from cachekey_cli.vllm_cache.records import AotModel, Deployment
+from cachekey_cli.vllm.identity import code_check
+from cachekey_cli.vllm.identity.code_check import ModelCode
+from cachekey_cli.vllm.identity.code_factor import code_hash
+from cachekey_cli.vllm.records import AotModel, Deployment
 
 DAMAGED = "the cache is damaged: delete the folder (vLLM compiles again) or bake it again"
 

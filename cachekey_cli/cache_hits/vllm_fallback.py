@@ -28,7 +28,7 @@ from collections.abc import Sequence
 
 from cachekey_cli.cache_hits import inductor, inductor_dir
 from cachekey_cli.cache_hits.records import CurrentPiece, PieceCache
-from cachekey_cli.vllm_cache.records import AotModel, Deployment
+from cachekey_cli.vllm.records import AotModel, Deployment
 
 NO_AOT = ("VLLM_USE_AOT_COMPILE=0: vLLM compiles with the TORCHINDUCTOR_CACHE_DIR the server "
           "inherits, which is not set here (set it as the server does to look it up)")

@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cachekey_cli.vllm_cache import code_check
-from cachekey_cli.vllm_cache.code_check import ModelCode
-from cachekey_cli.vllm_cache import compare, releases
-from cachekey_cli.vllm_cache.records import Deployment, PrefixFolder
+from cachekey_cli.vllm import releases
+from cachekey_cli.vllm.cache_diff import compare
+from cachekey_cli.vllm.identity import code_check
+from cachekey_cli.vllm.identity.code_check import ModelCode
+from cachekey_cli.vllm.records import Deployment, PrefixFolder
 
 RANK = "rank_0_0"  # the process cachekey stands for: rank 0, data-parallel rank 0
 MODE_VARS = ("VLLM_USE_AOT_COMPILE", "VLLM_USE_MEGA_AOT_ARTIFACT")

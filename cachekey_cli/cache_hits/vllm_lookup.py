@@ -34,11 +34,11 @@ from cachekey_cli.cache_hits import vllm_aot, vllm_fallback, vllm_folder, vllm_r
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
 from cachekey_cli.cache_hits.vllm_aot import DAMAGED
 from cachekey_cli.errors import InputError
-from cachekey_cli.vllm_cache import code_check
-from cachekey_cli.vllm_cache.code_check import ModelCode
-from cachekey_cli.vllm_cache.code_factor import code_hash
-from cachekey_cli.vllm_cache import releases
-from cachekey_cli.vllm_cache.records import Artifact, Deployment, IndexEntry, PrefixFolder
+from cachekey_cli.vllm import releases
+from cachekey_cli.vllm.identity import code_check
+from cachekey_cli.vllm.identity.code_check import ModelCode
+from cachekey_cli.vllm.identity.code_factor import code_hash
+from cachekey_cli.vllm.records import Artifact, Deployment, IndexEntry, PrefixFolder
 
 NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself adds: its "
              "PostGradPassManager), so they cannot equal the cache's")
@@ -47,10 +47,10 @@ NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself ad
 def read(path: str) -> Deployment:
     """The vLLM cache under PATH. A folder PATH names (hash, rank or prefix) must be sound:
     an index that is not a literal or a damaged artifact there is an InputError (exit 3)."""
-    from cachekey_cli import vllm_cache
-    from cachekey_cli.vllm_cache import tree
+    from cachekey_cli.vllm import layout
+    from cachekey_cli.vllm.layout import tree
 
-    dep = vllm_cache.read(path)
+    dep = layout.read(path)
     if dep.kind in ("hash folder", "rank folder", "prefix folder"):
         for folder in dep.folders:
             validate(folder)

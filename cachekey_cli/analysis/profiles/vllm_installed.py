@@ -234,7 +234,7 @@ class InstalledVllmProfile(VllmProfile):
         return repr(value)
 
     def warnings(self) -> list[str]:
-        from cachekey_cli.vllm_cache import releases
+        from cachekey_cli.vllm import releases
 
         assumed = releases.resolve(self.version).assumed
         return [assumed] if assumed else []

@@ -20,7 +20,7 @@ code everything that enters a piece's keys and the cache folder's name
 
 Where the releases differ in how vLLM is called (a keyword the backend takes, a
 factor function's name), the installed release's row in
-``vllm_cache/releases.py`` says which; a release newer than the newest row is
+``vllm/releases.py`` says which; a release newer than the newest row is
 called like it, and the report says so.
 """
 
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachekey_cli.errors import InputError, exception_line
-from cachekey_cli.vllm_cache import releases
+from cachekey_cli.vllm import releases
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any
 
 from cachekey_cli.analysis.profiles import vllm_live
 from cachekey_cli.errors import InputError, UsageError, exception_line
-from cachekey_cli.vllm_cache import releases
+from cachekey_cli.vllm import releases
 
 # vLLM 0.34.0's CpuPlatform.check_and_update_config on an x86 host without Triton
 TRITON_REFUSAL = "requires Triton"

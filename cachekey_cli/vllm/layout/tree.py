@@ -17,9 +17,10 @@ import re
 import stat
 
 from cachekey_cli.errors import InputError
-from cachekey_cli.vllm_cache import aot_model, artifacts, factors
-from cachekey_cli.vllm_cache.reading import is_dir, list_dir, size_of, stat_path
-from cachekey_cli.vllm_cache.records import AotModel, Deployment, PrefixFolder
+from cachekey_cli.reading import is_dir, list_dir, size_of, stat_path
+from cachekey_cli.vllm.identity import factors
+from cachekey_cli.vllm.layout import aot_model, artifacts
+from cachekey_cli.vllm.records import AotModel, Deployment, PrefixFolder
 
 RANK = re.compile(r"^rank_\d+_\d+$")
 COMPILE_CACHE = "torch_compile_cache"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cachekey_cli.errors import ExitCode, InputError
-from cachekey_cli.vllm_cache.records import AotModel, Deployment, Factors, PrefixFolder
+from cachekey_cli.vllm.records import AotModel, Deployment, Factors, PrefixFolder
 
 T = TypeVar("T")
 ABSENT = object()  # an env variable one side does not have

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cachekey_cli.vllm_cache.compare import ABSENT, EnvChange, VllmCacheDiff
+from cachekey_cli.vllm.cache_diff.compare import ABSENT, EnvChange, VllmCacheDiff
 
 PATH_VARS = frozenset({
     "CUDA_HOME", "VLLM_CACHE_ROOT", "VLLM_CONFIG_ROOT", "VLLM_CUDART_SO_PATH",

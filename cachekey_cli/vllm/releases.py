@@ -65,7 +65,7 @@ class Release:
 
     def code_factor_of(self, paths: Iterable[str]) -> tuple[str, dict[str, Any]]:
         """(code hash, raw code factor or {}) of these traced files as they are on disk now."""
-        from cachekey_cli.vllm_cache import code_factor
+        from cachekey_cli.vllm.identity import code_factor
 
         if self.code_factor == "files":
             entries = code_factor.code_files(paths)

@@ -9,8 +9,8 @@ collected the way vLLM 0.33.0's ``@support_torch_compile`` collects them
 
 from __future__ import annotations
 
-from cachekey_cli.vllm_cache.code_check import ModelCode, model_file
-from cachekey_cli.vllm_cache.code_factor import code_hash
+from cachekey_cli.vllm.identity.code_check import ModelCode, model_file
+from cachekey_cli.vllm.identity.code_factor import code_hash
 
 
 def model_code(model: str, init: str = "real", inference: bool = True) -> ModelCode:

@@ -1,7 +1,7 @@
 """vLLM's code factor: the path and content of every traced file, in two recipes.
 
 ``code_hash`` is vLLM 0.32.0's and 0.33.0's (the ``"joined"`` recipe of
-``vllm_cache/releases.py``), the one ``VllmBackend.__call__``
+``vllm/releases.py``), the one ``VllmBackend.__call__``
 (vllm/compilation/backends.py) runs before it names the cache folder:
 
 - the traced files (``compilation_config.traced_files``) in sorted order;

@@ -26,8 +26,8 @@ import os
 import re
 from typing import Any
 
-from cachekey_cli.vllm_cache.reading import MIB, is_dir, read_head, size_of
-from cachekey_cli.vllm_cache.records import Artifact, IndexEntry
+from cachekey_cli.reading import MIB, is_dir, read_head, size_of
+from cachekey_cli.vllm.records import Artifact, IndexEntry
 
 INDEX_NAME = "vllm_compile_cache.py"
 INDEX_MAX_BYTES = 16 * MIB

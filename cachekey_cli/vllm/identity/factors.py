@@ -1,6 +1,6 @@
 """Read ``cache_key_factors.json`` and recompute the folder name it stands for.
 
-Two layouts, each a row family of ``vllm_cache/releases.py``
+Two layouts, each a row family of ``vllm/releases.py``
 (vllm/compilation/backends.py, ``VllmBackend.__call__``):
 
 - ``hashes`` (vLLM 0.32.0, 0.33.0)::
@@ -23,9 +23,9 @@ import json
 from typing import Any, NoReturn
 
 from cachekey_cli.errors import InputError
-from cachekey_cli.vllm_cache import releases
-from cachekey_cli.vllm_cache.reading import MIB, read_limited
-from cachekey_cli.vllm_cache.records import CodeEntry, Factors
+from cachekey_cli.reading import MIB, read_limited
+from cachekey_cli.vllm import releases
+from cachekey_cli.vllm.records import CodeEntry, Factors
 
 FILE_NAME = "cache_key_factors.json"
 MAX_BYTES = 16 * MIB

@@ -19,9 +19,9 @@ import os
 from dataclasses import dataclass
 
 from cachekey_cli.results import TracedFile
-from cachekey_cli.vllm_cache.code_factor import read_text
-from cachekey_cli.vllm_cache.factors import hash_factors
-from cachekey_cli.vllm_cache.records import AotModel, Deployment, PrefixFolder
+from cachekey_cli.vllm.identity.code_factor import read_text
+from cachekey_cli.vllm.identity.factors import hash_factors
+from cachekey_cli.vllm.records import AotModel, Deployment, PrefixFolder
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class ModelCode:
     def hash_for(self, layout: str) -> str:
         """The code hash in the recipe of the releases that write factors files of ``layout``
         (``code_hash`` is the 0.32.0/0.33.0 one)."""
-        from cachekey_cli.vllm_cache import releases
+        from cachekey_cli.vllm import releases
 
         release = releases.for_layout(layout)
         if release.code_factor == "joined":
@@ -47,7 +47,7 @@ class ModelCode:
 
     def raw_code(self) -> dict[str, list[dict[str, str]]]:
         """vLLM 0.34.0's raw code factor of these files: ``{"files": [{"path", "hash"}]}``."""
-        from cachekey_cli.vllm_cache import code_factor
+        from cachekey_cli.vllm.identity import code_factor
 
         return {"files": code_factor.code_files(f.path for f in self.files)}
 

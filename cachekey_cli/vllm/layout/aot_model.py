@@ -26,8 +26,8 @@ from dataclasses import replace
 from typing import Any
 
 from cachekey_cli.pickled import NotAPickle, Obj, skeleton
-from cachekey_cli.vllm_cache.reading import MIB, is_dir
-from cachekey_cli.vllm_cache.records import AotModel, InlinedSource
+from cachekey_cli.reading import MIB, is_dir
+from cachekey_cli.vllm.records import AotModel, InlinedSource
 
 MAX_BYTES = 512 * MIB
 SYSTEM_FIELDS = {

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from cachekey_cli.vllm_cache.compare import AotDiff, FolderDiff, VllmCacheDiff
+from cachekey_cli.vllm.cache_diff.compare import AotDiff, FolderDiff, VllmCacheDiff
 
 
 @dataclass(frozen=True)
