@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachekey_cli.analysis.traced import DYNAMIC_CODE
-from cachekey_cli.cache_hits import vllm_folder
 from cachekey_cli.errors import InputError
 from cachekey_cli.vllm.identity import code_check
 from cachekey_cli.vllm.identity.code_check import ModelCode
 from cachekey_cli.vllm.identity.code_factor import code_hash
 from cachekey_cli.vllm.records import AotModel, Deployment
+from cachekey_cli.vllm.warm_start import folder_choice
 
 DAMAGED = "the cache is damaged: delete the folder (vLLM compiles again) or bake it again"
 
@@ -50,8 +50,8 @@ class AotLoad:
         return f"torch_aot_compile/{m.hash[:12]}…/{m.rank}/model" if m else ""
 
 
-def load(dep: Deployment, code: ModelCode, m: vllm_folder.Mode, expected: str | None,
-         torch_version: str, rank: str = vllm_folder.RANK) -> AotLoad:
+def load(dep: Deployment, code: ModelCode, m: folder_choice.Mode, expected: str | None,
+         torch_version: str, rank: str = folder_choice.RANK) -> AotLoad:
     """Which AOT-compiled model this warm start (of ``rank``'s folder) loads, or why none."""
     if not m.aot:
         return AotLoad(None, why="VLLM_USE_AOT_COMPILE=0: there is no AOT-compiled model")
@@ -69,7 +69,7 @@ def load(dep: Deployment, code: ModelCode, m: vllm_folder.Mode, expected: str | 
                        "the AOT-compile folder's name covers the torch build", notes=notes)
     record = next((f for f in dep.folders if f.rank in (rank, None)), None)
     if expected is None and record is not None:
-        moved = [v for v, _, _ in vllm_folder.env_changes(record)]
+        moved = [v for v, _, _ in folder_choice.env_changes(record)]
         moved += [v for v, x in m.recorded(record).items() if x != m.wanted()[v]]
         if moved:
             return AotLoad(None, model, f"{', '.join(moved)} differ from the cache's record, and "

@@ -8,7 +8,7 @@ Read from vLLM 0.33.0's source (vllm/compilation/):
   (its ``inductor_cache/aotautograd/`` folders are named by the pieces' AOT keys);
 - per-piece modes (``VLLM_USE_MEGA_AOT_ARTIFACT=0``, or ``VLLM_USE_AOT_COMPILE=0``):
   with AOT compile on, the AOT-compiled model loads first when it can, and brings
-  its recorded graph (``vllm_aot``); then ``CompilerManager.load`` (backends.py)
+  its recorded graph (``aot_load``); then ``CompilerManager.load`` (backends.py)
   looks each piece up in the hash folder's index by ``(compile range, graph
   index, compiler)``, by position and never by graph, and
   ``InductorStandaloneAdaptor.load`` (compiler_interface.py) loads the artifact it
@@ -30,15 +30,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cachekey_cli.cache_hits import baked as baked_mod
-from cachekey_cli.cache_hits import vllm_aot, vllm_fallback, vllm_folder, vllm_reuse
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
-from cachekey_cli.cache_hits.vllm_aot import DAMAGED
 from cachekey_cli.errors import InputError
 from cachekey_cli.vllm import releases
 from cachekey_cli.vllm.identity import code_check
 from cachekey_cli.vllm.identity.code_check import ModelCode
 from cachekey_cli.vllm.identity.code_factor import code_hash
 from cachekey_cli.vllm.records import Artifact, Deployment, IndexEntry, PrefixFolder
+from cachekey_cli.vllm.warm_start import aot_load, fallback, folder_choice, reuse
+from cachekey_cli.vllm.warm_start.aot_load import DAMAGED
 
 NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself adds: its "
              "PostGradPassManager), so they cannot equal the cache's")
@@ -114,7 +114,7 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     """Every piece in ``now`` against ``dep``. ``code`` is vLLM's code factor of the current
     model (``model_code``), ``torch_key`` this torch's build key (hex)."""
     info = analysis.profile
-    m = vllm_folder.mode(info.cache_mode if info else None, analysis.environment.torch)
+    m = folder_choice.mode(info.cache_mode if info else None, analysis.environment.torch)
     exact = info is not None and not info.not_reproduced
     expected_folder, expected_aot = deployment_names(info)
     keys = _Keys(exact, baked)
@@ -132,21 +132,21 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
              ("torch", f"{analysis.environment.torch}, build key {torch_key[:8]}…")]
     if info is not None and "platform" in info.settings:  # a vllm: model's platform
         facts.append(("platform", info.settings["platform"]))
-    rank = (info.folder_factors if info else {}).get("rank_folder", vllm_folder.RANK)
+    rank = (info.folder_factors if info else {}).get("rank_folder", folder_choice.RANK)
     opted_out = opt_out(m, getattr(analysis, "config_overrides", {}))
     if opted_out:
         facts.append(("cache use", f"disabled ({opted_out.split(':')[0]})"))
-        aot = vllm_aot.AotLoad(None, why=opted_out)
+        aot = aot_load.AotLoad(None, why=opted_out)
         pieces, more, lines = _all(now, "miss", opted_out), [], ()
     elif m.mega:
-        aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
+        aot = aot_load.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
         pieces, more, lines = _mega(dep, now, keys, aot)
     else:
-        aot = vllm_aot.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
+        aot = aot_load.load(dep, code, m, expected_aot, analysis.environment.torch, rank)
         pieces, more, lines = _per_piece(dep, now, code, keys, m, expected_folder, torch_key,
                                          facts, aot, info, analysis.environment.torch)
     # repeats of a piece this start already loaded or compiled come from memory
-    pieces, reuse_notes = vllm_reuse.in_memory(
+    pieces, reuse_notes = reuse.in_memory(
         pieces, now, loads_pieces=not (m.mega and aot.model is not None), exact=exact)
     more = list(more) + list(reuse_notes)
     # the AOT-compile folder this start uses: vLLM's own name for it, else the model it found
@@ -154,7 +154,7 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     # change names a new folder, whose Inductor cache starts empty
     own = aot.found is not None and (aot.model is not None or bool(aot.changed))
     folder = expected_aot or (aot.found.hash if own and aot.found else None)
-    pieces, fallback_notes = vllm_fallback.second_level(
+    pieces, fallback_notes = fallback.second_level(
         pieces, now, dep, m.aot, m.mega, folder, assumed=expected_aot is None)
     more = list(more) + list(fallback_notes)
     return CacheCheck(model=model_id(analysis),
@@ -180,7 +180,7 @@ def _release(info: Any, dep: Deployment) -> tuple[str, str | None]:
             f"{releases.CHECKED})"), None
 
 
-def opt_out(m: vllm_folder.Mode, overrides: Mapping[str, str]) -> str | None:
+def opt_out(m: folder_choice.Mode, overrides: Mapping[str, str]) -> str | None:
     """Why this deployment's vLLM reads nothing from its compile cache, if it does not.
 
     vLLM 0.33.0: ``VLLM_DISABLE_COMPILE_CACHE=1`` skips the AOT-compiled model
@@ -216,7 +216,7 @@ def _all(now: Sequence[CurrentPiece], word: str, reason: str, place: str = ""
 Outcome = tuple[list[PieceCache], list[str], tuple[str, ...]]  # pieces, notes, folder lines
 
 
-def _mega(dep: Deployment, now: Sequence[CurrentPiece], keys: _Keys, aot: vllm_aot.AotLoad
+def _mega(dep: Deployment, now: Sequence[CurrentPiece], keys: _Keys, aot: aot_load.AotLoad
           ) -> Outcome:
     if not dep.aot_models and dep.kind not in ("cache root", "torch_compile_cache"):
         raise InputError(
@@ -241,11 +241,11 @@ def _mega(dep: Deployment, now: Sequence[CurrentPiece], keys: _Keys, aot: vllm_a
 
 
 def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, keys: _Keys,
-               m: vllm_folder.Mode, expected: str | None, torch_key: str,
-               facts: list[tuple[str, str]], aot: vllm_aot.AotLoad, info: Any,
+               m: folder_choice.Mode, expected: str | None, torch_key: str,
+               facts: list[tuple[str, str]], aot: aot_load.AotLoad, info: Any,
                torch_version: str) -> Outcome:
     folder_factors = info.folder_factors if info else None
-    code, warm_notes = vllm_aot.warm_code(aot, code)
+    code, warm_notes = aot_load.warm_code(aot, code)
     if warm_notes and expected is not None and folder_factors:
         f = folder_factors  # vLLM's own factors, with the code factor of this warm start
         release = releases.resolve(info.vllm_version).release
@@ -253,7 +253,7 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
         # not keep: the folder is then chosen by the factors each folder recorded
         expected = None if release.layout == releases.RAW else releases.folder_from_hashes(
             f["env_hash"], f["config_hash"], code.code_hash, f["compiler_hash"])
-    choice = vllm_folder.choose(dep, code, m, expected, folder_factors,
+    choice = folder_choice.choose(dep, code, m, expected, folder_factors,
                                 getattr(info, "raw_factors", None))
     notes = list(aot.notes) + list(warm_notes) + list(choice.notes)
     old_graph = {p.id: _old_graph(p, aot, keys) for p in now} if aot.model else {}
@@ -291,7 +291,7 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
     return out, notes, ()
 
 
-def _old_graph(p: CurrentPiece, aot: vllm_aot.AotLoad, keys: _Keys) -> PieceCache | None:
+def _old_graph(p: CurrentPiece, aot: aot_load.AotLoad, keys: _Keys) -> PieceCache | None:
     """A stale piece of the loaded AOT-compiled model's graph; None when it is this piece."""
     model = aot.model
     if model is None or not model.aot_keys:
