@@ -10,12 +10,12 @@ import json
 
 import pytest
 
-from cachekey_cli.analysis.profiles import vllm_live
 from cachekey_cli.cli import run_cli
+from cachekey_cli.vllm import probe
 from tests.baseline_support import fixture_arg
 
 pytestmark = pytest.mark.skipif(
-    vllm_live.installed(), reason="vLLM is installed: see tests/real_vllm/"
+    probe.installed(), reason="vLLM is installed: see tests/real_vllm/"
 )
 
 
@@ -74,7 +74,7 @@ def test_vllm_config_is_for_the_vllm_profile(tmp_path, capsys):
 
 
 def test_without_vllm_the_profile_is_the_torch_side_and_says_what_is_missing(transformer_run):
-    assert vllm_live.probe() == vllm_live.Probe(None)
+    assert probe.probe() == probe.Probe(None)
     info = transformer_run.analysis.profile
     assert info.client == "vLLM 0.33.0 (torch side; vLLM not importable)"
     assert info.vllm_version is None and info.not_reproduced
@@ -83,9 +83,9 @@ def test_without_vllm_the_profile_is_the_torch_side_and_says_what_is_missing(tra
 
 
 def test_an_unchecked_vllm_release_gets_one_warning():
-    from cachekey_cli.analysis.profiles.vllm_installed import InstalledVllmProfile
+    from cachekey_cli.vllm.compile.installed import InstalledVllmProfile
 
-    assert InstalledVllmProfile(vllm_live.CHECKED_RELEASE, None).warnings() == []
+    assert InstalledVllmProfile(probe.CHECKED_RELEASE, None).warnings() == []
     (warning,) = InstalledVllmProfile("0.34.1", None).warnings()
     assert warning.startswith("vLLM 0.34.1 is not 0.33.0") and "\n" not in warning
 

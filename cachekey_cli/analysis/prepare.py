@@ -70,7 +70,7 @@ def prepare(options: Any, stack: contextlib.ExitStack[Any], loaded: Any = None) 
 def serve_spec(options: Any) -> Any:
     """The ``vllm:`` model's deployment (folder, serve arguments, platform), else None."""
     from cachekey_cli.analysis import vllm_models
-    from cachekey_cli.analysis.profiles.vllm_serve import ServeSpec
+    from cachekey_cli.vllm.config.from_serve import ServeSpec
 
     if not vllm_models.is_vllm(options.model):
         if options.serve_args:

@@ -3,7 +3,7 @@
 Every rule that differs between the vLLM releases cachekey was checked against
 is a field here, and code asks the row (``release.names_folder(...)``,
 ``release.serve_cli``) instead of comparing version strings. Where vLLM is
-installed its own functions come first (``analysis/profiles/vllm_live.py``); the
+installed its own functions come first (``compile/live.py``); the
 rows are what a torch-free, vLLM-free reader needs (a cache's factors file, its
 code factor, its folder name) and what the live code must know to call vLLM at
 all (which module holds the serve parser, which keyword the backend takes).

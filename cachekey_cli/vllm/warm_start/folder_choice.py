@@ -56,7 +56,7 @@ class Mode:
 
 def mode(cache_mode: str | None, torch_version: str) -> Mode:
     """The mode in force: the variables vLLM reads, with its defaults for this torch."""
-    from cachekey_cli.analysis.profiles.vllm_mode import read_mode
+    from cachekey_cli.vllm.compile.mode import read_mode
 
     parts = torch_version.split("+")[0].split(".")
     release = (int(parts[0]), int(parts[1])) if len(parts) > 1 and parts[1].isdigit() else (2, 13)

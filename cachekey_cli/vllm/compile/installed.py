@@ -1,8 +1,8 @@
 """The ``vllm`` profile where vLLM is importable: every setting taken from vLLM itself.
 
-Same path as ``profiles/vllm.py`` (split and key inside the Dynamo backend, on
+Same path as ``compile/profile.py`` (split and key inside the Dynamo backend, on
 lazy pieces, in vLLM's order), but nothing is mirrored that vLLM can say for
-itself (``profiles/vllm_live.py`` makes the calls):
+itself (``compile/live.py`` makes the calls):
 
 - the ``VllmConfig`` from ``--vllm-config`` (vLLM's defaults otherwise), built
   before the model so that a ``@support_torch_compile`` model sees it, as it
@@ -24,12 +24,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
-from cachekey_cli.analysis.profiles import vllm_config, vllm_live, vllm_serve
 from cachekey_cli.analysis.profiles.profile import CaptureStyle, flat_settings
-from cachekey_cli.analysis.profiles.vllm import VllmProfile
-from cachekey_cli.analysis.profiles.vllm_mode import CacheMode
 from cachekey_cli.errors import InputError, UsageError
 from cachekey_cli.results import ProfileInfo
+from cachekey_cli.vllm import probe
+from cachekey_cli.vllm.compile.live import Live
+from cachekey_cli.vllm.compile.mode import CacheMode
+from cachekey_cli.vllm.compile.profile import VllmProfile
+from cachekey_cli.vllm.config import from_file, from_serve
 
 
 class InstalledVllmProfile(VllmProfile):
@@ -39,8 +41,8 @@ class InstalledVllmProfile(VllmProfile):
         super().__init__()
         self.version = version
         self.config_path = config_path
-        self.serve = serve  # a vllm_serve.ServeSpec for vllm: models
-        self.served: Any = None  # the vllm_serve.Serve built from it
+        self.serve = serve  # a from_serve.ServeSpec for vllm: models
+        self.served: Any = None  # the from_serve.Serve built from it
         self.live: Any = None
         self.notes: tuple[str, ...] = ()
         self.unmirrored: list[str] = []  # set-ups vLLM supports that these keys do not follow
@@ -78,10 +80,10 @@ class InstalledVllmProfile(VllmProfile):
                 raise UsageError("--compile-size on a vllm: model",
                                  "give vllm serve's own -cc.compile_sizes (or "
                                  "--compilation-config) after --")
-            self.served = vllm_serve.build_config(self.serve)
+            self.served = from_serve.build_config(self.serve)
             config = self.served.config
         else:
-            config, notes = vllm_config.build_config(self.config_path, fill)
+            config, notes = from_file.build_config(self.config_path, fill)
         for key, value in fill.items():
             have = getattr(config.compilation_config, key)
             if key == "compile_sizes" and sorted(have or ()) != sorted(value):
@@ -91,7 +93,7 @@ class InstalledVllmProfile(VllmProfile):
                 error = UsageError if origin.startswith("--") else InputError  # option or file
                 raise error(f"{origin} {value} and compilation_config.splitting_ops "
                             f"{have} disagree", "give the splitting ops in one place")
-        self.live = vllm_live.Live(config, own_model=self.serve is not None,
+        self.live = Live(config, own_model=self.serve is not None,
                                    platform=self.served.platform if self.served else None)
         self.origin = f"{origin}, as compilation_config.splitting_ops" if "splitting_ops" in fill \
             else "compilation_config.splitting_ops"
@@ -124,7 +126,7 @@ class InstalledVllmProfile(VllmProfile):
         return names, self.origin, ops
 
     def verify_blocker(self) -> str | None:
-        return vllm_live.missing_kernels()
+        return probe.missing_kernels()
 
     def compile_sizes(self, asked: Sequence[int]) -> tuple[int, ...]:
         return tuple(sorted(set(self.live.sizes())))

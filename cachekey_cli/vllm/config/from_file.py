@@ -4,8 +4,8 @@ The file is a JSON object whose top-level keys are ``VllmConfig`` field names;
 each value is the JSON that field's class takes (what ``vllm serve
 --compilation-config`` takes), validated with pydantic's ``TypeAdapter`` as vLLM
 does. Every problem is one ``InputError`` naming the field. Like
-``vllm_live``, it imports vLLM only inside its functions, reached through the
-installed profile once ``vllm_live.probe()`` found vLLM.
+``compile/live.py``, it imports vLLM only inside its functions, reached through the
+installed profile once ``probe.probe()`` found vLLM.
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ takes, on this host, after vLLM built the config: ``mode = VLLM_COMPILE``,
 vLLM's default splitting ops (``set_splitting_ops_for_v1``), no CUDA graphs
 and the optional fusion passes off, each listed in ``Serve.overrides``.
 
-Imports vLLM only inside its functions, reached through the installed profile.
+Imports vLLM only inside its functions, reached through the installed profile
+(``compile/installed.py``) once ``probe`` found vLLM.
 """
 
 from __future__ import annotations
@@ -27,9 +28,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from cachekey_cli.analysis.profiles import vllm_live
 from cachekey_cli.errors import InputError, UsageError, exception_line
-from cachekey_cli.vllm import releases
+from cachekey_cli.vllm import probe, releases
 
 # vLLM 0.34.0's CpuPlatform.check_and_update_config on an x86 host without Triton
 TRITON_REFUSAL = "requires Triton"
@@ -92,7 +92,7 @@ def build_config(spec: ServeSpec) -> Serve:
         engine = AsyncEngineArgs.from_cli_args(namespace)
         with _cuda_needs_no_triton(release, spec.platform):
             config = engine.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
-        vllm_live.logs_to_stderr()  # building the config set vLLM's logging up again
+        probe.logs_to_stderr()  # building the config set vLLM's logging up again
     except Exception as exc:
         if release.cpu_needs_triton and TRITON_REFUSAL in str(exc):
             raise InputError(

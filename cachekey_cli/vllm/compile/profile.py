@@ -19,7 +19,7 @@ What vLLM does, and where (all under ``vllm/compilation/`` of v0.33.0):
 - ``config/compilation.py`` and ``backends.py`` (``configure_post_pass``): the
   config patches. ``enable_auto_functionalized_v2=False`` and
   ``_cache_config_ignore_prefix`` are reproduced here; the ``PostGradPassManager``
-  in ``post_grad_custom_post_pass`` needs vLLM itself (``vllm_installed.py``,
+  in ``post_grad_custom_post_pass`` needs vLLM itself (``compile/installed.py``,
   used instead of this profile wherever ``import vllm`` works).
 """
 
@@ -29,8 +29,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from cachekey_cli.analysis.profiles.profile import CaptureStyle, Profile, flat_settings
-from cachekey_cli.analysis.profiles.vllm_mode import CacheMode, read_mode, single_size_tuning
 from cachekey_cli.results import ProfileInfo
+from cachekey_cli.vllm.compile.mode import CacheMode, read_mode, single_size_tuning
 
 VLLM_MIRRORED = "0.33.0"
 COMPILE_RANGE = "[1, max_num_batched_tokens]"
