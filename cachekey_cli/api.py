@@ -79,7 +79,8 @@ def model_label(model: Model) -> str:
 
 def run(model: Model, opts: Options, progress: Progress | None = None) -> Run:
     """The pipeline on ``model``: a spec is loaded by the loader, a tuple taken as built."""
-    from cachekey_cli.analysis import loader, pipeline
+    from cachekey_cli.analysis import pipeline
+    from cachekey_cli.sources import file as loader
 
     if isinstance(model, tuple):
         loaded = loader.from_object(model, opts.model, init=opts.init)

@@ -13,10 +13,12 @@ import sys
 
 import pytest
 
-from cachekey_cli.analysis import hf_models, loader, pipeline
+from cachekey_cli.analysis import pipeline
 from cachekey_cli.baseline import model_name
 from cachekey_cli.cli import run_cli
 from cachekey_cli.errors import InputError
+from cachekey_cli.sources import file as loader
+from cachekey_cli.sources import hf as hf_models
 from tests.hf_configs import CONFIGS, write
 
 try:

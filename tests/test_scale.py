@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cachekey_cli.analysis import keys, loader, pipeline
+from cachekey_cli.analysis import keys, pipeline
 from cachekey_cli.errors import InputError
+from cachekey_cli.sources import file as loader
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_LLAMA = f"{ROOT / 'fixtures' / 'llama.py'}:build_4"

@@ -59,7 +59,7 @@ def test_serve_arguments_and_platform_are_for_vllm_models(capsys):
 
 
 def test_a_missing_vllm_kernel_is_named():
-    from cachekey_cli.analysis.vllm_models import _missing_kernel
+    from cachekey_cli.vllm.models import _missing_kernel
 
     said = AttributeError("'_OpNamespace' '_C' object has no attribute 'gelu_new'")
     assert _missing_kernel(said) == "gelu_new"

@@ -38,7 +38,8 @@ def prepare(options: Any, stack: contextlib.ExitStack[Any], loaded: Any = None) 
     (``loaded``, the Python API's objects) or by cachekey (``hf:``) gets the
     session once it is there.
     """
-    from cachekey_cli.analysis import dynamic_dims, loader, split_ops
+    from cachekey_cli.analysis import dynamic_dims, split_ops
+    from cachekey_cli.sources import file as loader
 
     profile = profiles.get(options.profile, options.vllm_config, serve_spec(options))
     entered: list[bool] = []
@@ -69,7 +70,7 @@ def prepare(options: Any, stack: contextlib.ExitStack[Any], loaded: Any = None) 
 
 def serve_spec(options: Any) -> Any:
     """The ``vllm:`` model's deployment (folder, serve arguments, platform), else None."""
-    from cachekey_cli.analysis import vllm_models
+    from cachekey_cli.vllm import models as vllm_models
     from cachekey_cli.vllm.config.from_serve import ServeSpec
 
     if not vllm_models.is_vllm(options.model):

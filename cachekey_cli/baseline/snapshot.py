@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from cachekey_cli.analysis import hf_models, vllm_models
 from cachekey_cli.baseline import serialize
 from cachekey_cli.results import KEY_KINDS, VARIANTS, Analysis, KeyResult, Piece
+from cachekey_cli.sources import hf as hf_models
+from cachekey_cli.vllm import models as vllm_models
 
 # the snapshot's own schema; the diff report's is serialize.SCHEMA_VERSION
 SNAPSHOT_SCHEMA_VERSION = 1

@@ -36,7 +36,7 @@ def profile_for(vllm_config: str | None = None, serve: Any = None) -> Profile:
 
         return InstalledVllmProfile(found.version, vllm_config, serve)
     if serve is not None:
-        from cachekey_cli.analysis.vllm_models import NEEDS
+        from cachekey_cli.vllm.models import NEEDS
 
         reason = (f"{TORCH_SIDE_VARIABLE}=1 keys on the torch side" if torch_side else
                   f"import vllm fails: {found.error}" if found.error else "it is not installed")

@@ -46,7 +46,7 @@ def display_name(text: str) -> str:
 
 def folder(text: str) -> str:
     """The model folder ``vllm:TEXT`` names: a local folder, else a local HF cache entry."""
-    from cachekey_cli.analysis import hf_models
+    from cachekey_cli.sources import hf as hf_models
 
     name = text[len(PREFIX):]
     if not name:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from cachekey_cli.analysis import hf_models, vllm_models
 from cachekey_cli.errors import InputError, exception_line
+from cachekey_cli.sources import hf as hf_models
+from cachekey_cli.vllm import models as vllm_models
 
 DEFAULT_FACTORY = "build"
 
