@@ -27,7 +27,7 @@ from cachekey_cli.errors import (
     exception_line,
     in_chain,
 )
-from cachekey_cli.sources.file import LoadedModel
+from cachekey_cli.sources.model import LoadedModel
 
 
 @dataclass(frozen=True)

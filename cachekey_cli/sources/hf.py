@@ -4,7 +4,7 @@
 ``hf:ORG/NAME`` names a model already in the local Hugging Face cache, read
 from disk only (no download is ever attempted). The model is built with
 transformers' ``from_config``, by default on the meta device and then given
-uninitialized CPU storage (``loader.materialize``); its input is a batch of
+uninitialized CPU storage (``model.materialize``); its input is a batch of
 one sequence of ``seq_len`` token ids. The head follows the config's
 ``architectures``: a causal-LM class (one AutoModelForCausalLM builds, such as
 ``LlamaForCausalLM`` or ``GPT2LMHeadModel``) gives the causal-LM model, no
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cachekey_cli.errors import InputError, exception_line
+from cachekey_cli.sources.model import LoadedModel, ModelSpec, materialize
 
 PREFIX = "hf:"
 DEFAULT_SEQ_LEN = 16
@@ -157,6 +158,15 @@ def causal_lm_classes() -> set[str]:
 def architecture(config: Any) -> str | None:
     names = getattr(config, "architectures", None) or []
     return str(names[0]) if names else None
+
+
+def load_config(text: str, init: str, seq_len: int | None) -> LoadedModel:
+    """The model the config names (``init``: "meta" or "real"), its tensors on the CPU."""
+    module, arch, args, kwargs = build(text, init, seq_len)
+    if init == "meta":
+        module, args, kwargs = materialize(module, args, kwargs)
+    return LoadedModel(ModelSpec(target=text, factory=arch, is_file=False), module, args, kwargs,
+                       None)
 
 
 def build(

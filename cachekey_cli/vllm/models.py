@@ -1,8 +1,7 @@
-"""``vllm:DIR`` / ``vllm:ORG/NAME``: vLLM's own implementation of a model, as a server builds it.
+"""vLLM's own implementation of a model, as a server builds it (the ``vllm:`` source's model).
 
-The model folder (a local folder with ``config.json``, or a model in the local
-Hugging Face cache, never downloaded) and the serve arguments give the
-``VllmConfig`` (``profiles/vllm_serve.py``). The model is then what vLLM's
+The model folder and the serve arguments (``sources/vllm.py``) give the
+``VllmConfig`` (``config/from_serve.py``). The model is then what vLLM's
 loader makes of it: the class vLLM's registry picks for the architecture
 (``initialize_model``), built on the CPU under vLLM's current config as vLLM's
 loader builds it, without loading weights: vLLM allocates them with ``torch.empty``
@@ -28,34 +27,7 @@ from typing import Any
 
 from cachekey_cli.errors import InputError, exception_line
 
-PREFIX = "vllm:"
 NEEDS = "the vllm: model source needs vLLM 0.33.0 installed"
-
-
-def is_vllm(text: str) -> bool:
-    return text.startswith(PREFIX)
-
-
-def display_name(text: str) -> str:
-    """The stable name for snapshots: ``vllm:`` and the folder's name, or ``vllm:ORG/NAME``."""
-    target = text[len(PREFIX):].rstrip("/\\")
-    if os.path.isdir(target):
-        return PREFIX + os.path.basename(os.path.abspath(target))
-    return PREFIX + target
-
-
-def folder(text: str) -> str:
-    """The model folder ``vllm:TEXT`` names: a local folder, else a local HF cache entry."""
-    from cachekey_cli.sources import hf as hf_models
-
-    name = text[len(PREFIX):]
-    if not name:
-        raise InputError(f"{text} names no model", "vllm:DIR (config.json) or vllm:ORG/NAME")
-    if os.path.isdir(name):
-        if not os.path.isfile(os.path.join(name, "config.json")):
-            raise InputError(f"{name} has no config.json", "pass a Hugging Face model folder")
-        return os.path.abspath(name)
-    return os.path.dirname(hf_models.resolve("hf:" + name).config_path)
 
 
 def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, Any], str]:

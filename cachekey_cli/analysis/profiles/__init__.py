@@ -10,7 +10,8 @@ keyed, so that the keys are the ones that client files its artifacts under.
 - ``torch-compile``: ``torch.compile(model)`` with the Inductor backend, one
   compiled unit per Dynamo graph (``profiles/torch_compile.py``).
 
-Every profile is a ``profile.Profile``.
+Every profile is a ``profile.Profile``; ``session.Session`` chooses one for an analysis
+and enters its session while the model is built.
 """
 
 from __future__ import annotations

@@ -14,11 +14,11 @@ from cachekey_cli.vllm.identity.code_factor import code_hash
 
 
 def model_code(model: str, init: str = "real", inference: bool = True) -> ModelCode:
+    from cachekey_cli import sources
     from cachekey_cli.analysis import capture
     from cachekey_cli.analysis.traced import traced_files
-    from cachekey_cli.sources import file as loader
 
-    loaded = loader.load(model, init=init)
+    loaded = sources.load(model, init=init)
     paths: set[str] = set()
     capture.capture(loaded, inference=inference, traced_files=paths)
     return ModelCode(model, traced_files(paths), code_hash(paths), model_file(model))
