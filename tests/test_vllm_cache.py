@@ -228,15 +228,15 @@ def test_golden_reports(args, golden, capsys, monkeypatch):
     assert text == path.read_text()
 
 
-def test_inspect_and_diff_do_not_import_torch():
+def test_inspect_and_diff_do_not_import_torch_or_vllm():
     code = (
         "import sys\n"
         "from cachekey_cli.cli import run_cli\n"
         "a = run_cli(['vllm-cache', 'inspect', 'fixtures/vllm_cache/artifacts-a'])\n"
         "b = run_cli(['vllm-cache', 'diff', 'fixtures/vllm_cache/deploy-a',"
         " 'fixtures/vllm_cache/deploy-b', '--format', 'json'])\n"
-        "print('RESULT', a, b, 'torch' in sys.modules)\n"
+        "print('RESULT', a, b, 'torch' in sys.modules, 'vllm' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "RESULT 0 1 False"
+    assert out.stdout.strip().splitlines()[-1] == "RESULT 0 1 False False"
