@@ -48,8 +48,8 @@ CASES = [
     ("g", "no_vllm_test::max_num_seqs_in_SchedulerConfig_compute_hash", ("artifacts",)),
     ("h", "no_vllm_test::max_num_batched_tokens_in_SchedulerConfig_compute_hash", ALL),
     ("i", "no_vllm_test::pass_config_in_PassConfig_compute_hash", ("artifacts",)),
-    ("j", "test_aot_compile.py::test_disable_compile_cache_skips_aot_load", ALL),  # test_config.py::
-    #     test_VLLM_DISABLE_COMPILE_CACHE too
+    # and tests/compile/test_config.py::test_VLLM_DISABLE_COMPILE_CACHE
+    ("j", "test_aot_compile.py::test_disable_compile_cache_skips_aot_load", ALL),
     ("k", "test_config_utils.py::test_cache_config_hash_ignores_kv_cache_sizing_knobs[bytes]",
      ("artifacts",)),
     ("k2", "no_vllm_test::num_gpu_blocks_override_left_out_by_CacheConfig_compute_hash",
@@ -114,7 +114,8 @@ def predict(mode: str, case: str, monkeypatch: pytest.MonkeyPatch):
             monkeypatch.delenv(name, raising=False)
     # the driver points Inductor at <root>/torchinductor; with VLLM_USE_AOT_COMPILE=0 vLLM
     # leaves it there, and the check reads it from the same environment
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(CACHES / f"redeploy-{mode}" / "torchinductor"))
+    inductor = CACHES / f"redeploy-{mode}" / "torchinductor"
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(inductor))
     folder = _used(warm, bake["hash_folders"], "hash", warm["hash_folders"])
     (prefix,) = folder["prefixes"]
     aot = _aot_folder(warm, bake)
@@ -174,3 +175,16 @@ def test_disabled_cache_is_an_answer_not_an_error(monkeypatch):
     assert dict(result.facts)["cache use"] == "disabled (VLLM_DISABLE_COMPILE_CACHE=1)"
     assert [p.label for p in result.pieces][2] == "hit (reuses #1)"
     assert result.exit_code == 1  # pieces compile: the check fails, as documented
+
+
+def test_a_cold_redeploy_names_what_the_bake_recorded_as_its_cost(monkeypatch):
+    """A moved folder compiles every piece cold: the report gives the bake's own recorded
+    compile time as the estimate, which is close to what the bake logged for its compile."""
+    import re
+
+    result = predict("artifacts", "h", monkeypatch)
+    (note,) = [n for n in result.notes if n.startswith("the bake in PATH recorded")]
+    recorded = float(re.search(r"recorded ([\d.]+) s", note).group(1))
+    (logged,) = [float(m.group(1)) for line in summary("artifacts", "bake")["vllm_log"]
+                 for m in [re.search(r"Compiling a graph .* takes ([\d.]+) s", line)] if m]
+    assert 0.5 * logged < recorded <= logged  # the log adds Dynamo's and vLLM's own time

@@ -220,3 +220,15 @@ def test_summary_dict_comes_from_the_core_not_a_renderer():
         tree = ast.parse(path.read_text())
         imported = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         assert not [m for m in imported if m.startswith("cachekey_cli.render")], path
+
+
+def test_vllm_profile_says_which_pieces_vllm_serves_from_memory():
+    """vLLM files one artifact per AOT key: the report says how many pieces a start compiles
+    and how many it reuses in memory (checked against real vLLM in test_cache_hits_redeploy)."""
+    from cachekey_cli.render import dedup_renderers as renderers
+
+    text = renderers()["rich"](dedup.analyse(analyse("llama.py:build_4")), color=False)
+    assert ("vLLM compiles and files 3 artifacts for these 5 pieces (one per AOT key); the "
+            "other 2 are served from memory at every start") in " ".join(text.split())
+    plain = dedup.analyse(analyse("llama.py:build_4", profile="torch-compile"))
+    assert "served from memory" not in renderers()["rich"](plain, color=False)

@@ -163,7 +163,7 @@ def test_explain_names_the_traced_file_that_changed(tmp_path):
 
 @pytest.mark.skipif(
     not VLLM_PYTHON or not os.access(VLLM_PYTHON, os.X_OK),
-    reason="no vLLM environment (set CACHEKEY_VLLM_PYTHON to a vLLM 0.33.0 python)",
+    reason="no vLLM environment (set CACHEKEY_VLLM_PYTHON to a vLLM python)",
 )
 def test_live_vllm_code_hash_and_traced_files(tmp_path):
     """Real vLLM writes the factors (stopped before Inductor); cachekey's reading agrees."""

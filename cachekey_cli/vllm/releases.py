@@ -52,6 +52,10 @@ class Release:
     factor_api: str  # "compute_hash" | "compile_factors"
     # CpuPlatform.check_and_update_config refuses an x86 host without a Triton driver
     cpu_needs_triton: bool
+    # which variables its env factor lists (envs.compile_factors: every known variable but
+    # the ignored ones, set or not): sha256 of the sorted names, 16 hex. A factors file's
+    # env names which release wrote it.
+    env_names: str
 
     def names_folder(self, env_hash: str, config_hash: str, code_hash: str,
                      compiler_hash: str, raw: Mapping[str, Any] | None = None) -> str:
@@ -76,13 +80,13 @@ class Release:
 RELEASES = (
     Release("0.32.0", torch="2.13.0", layout=HASHES, code_factor="joined",
             serve_cli="vllm.entrypoints.launchers.cli_args", backend_aot_flag=False,
-            factor_api="compute_hash", cpu_needs_triton=False),
+            factor_api="compute_hash", cpu_needs_triton=False, env_names="9f948dcbb5e29969"),
     Release("0.33.0", torch="2.14.0", layout=HASHES, code_factor="joined",
             serve_cli="vllm.entrypoints.common.cli_args", backend_aot_flag=True,
-            factor_api="compute_hash", cpu_needs_triton=False),
+            factor_api="compute_hash", cpu_needs_triton=False, env_names="12841404b3dee193"),
     Release("0.34.0", torch="2.14.0", layout=RAW, code_factor="files",
             serve_cli="vllm.entrypoints.common.cli_args", backend_aot_flag=True,
-            factor_api="compile_factors", cpu_needs_triton=True),
+            factor_api="compile_factors", cpu_needs_triton=True, env_names="ab5bf627eca60430"),
 )
 NEWEST = RELEASES[-1]
 CHECKED = ", ".join(r.version for r in RELEASES)
@@ -113,6 +117,13 @@ def resolve(version: str | None) -> Resolved:
     return Resolved(row, f"vLLM {version} is {word} release checked ({CHECKED}): vLLM "
                     f"{row.version}'s cache rules assumed where vLLM's own functions are not "
                     "called")
+
+
+def writer(env: Mapping[str, Any]) -> Release | None:
+    """The checked release whose env factor lists exactly these variables (a factors file's
+    ``env``), or None (another release, or a file written by hand)."""
+    names = hashlib.sha256("\n".join(sorted(env)).encode()).hexdigest()[:16]
+    return next((r for r in RELEASES if r.env_names == names), None)
 
 
 def for_layout(layout: str) -> Release:

@@ -121,11 +121,14 @@ def test_the_environment_is_as_before_after_an_analysis(capsys, monkeypatch):
     assert first["hash_folder"] == second["hash_folder"]
 
 
-def test_a_local_build_of_the_checked_release_gets_no_warning():
+def test_a_local_build_of_a_checked_release_gets_no_warning():
     from cachekey_cli.vllm.compile.installed import InstalledVllmProfile
 
     assert InstalledVllmProfile("0.33.0+cpu", None).warnings() == []
-    assert InstalledVllmProfile("0.34.0", None).warnings()
+    assert InstalledVllmProfile("0.32.0", None).warnings() == []
+    assert InstalledVllmProfile("0.34.0", None).warnings() == []
+    (newer,) = InstalledVllmProfile("0.35.0", None).warnings()
+    assert "newer than the newest release checked" in newer
 
 
 def test_the_torch_side_can_be_asked_for_where_vllm_is_importable(capsys, monkeypatch):

@@ -13,6 +13,7 @@ from rich.text import Text
 from cachekey_cli.dedup.data import summary_text
 from cachekey_cli.dedup.key_sharing import DEDUP_KINDS, LABEL, DedupResult, VariantDedup
 from cachekey_cli.render.console import finish, make_console
+from cachekey_cli.wording import plural
 
 SHORT = 8
 
@@ -93,8 +94,27 @@ def section(result: DedupResult, width: int = 100) -> list[Any]:
         on, off = result.effect.on["tuple_return"], result.effect.off["tuple_return"]
         norm.append(f"; unique AOT keys (tuple_return) with it on: {on}, off: {off}")
     out.append(norm)
+    reuse = vllm_reuse_line(result)
+    if reuse:
+        out.append(Text(reuse))
     out.append(Text(summary_text(result), style="bold red" if result.missed else "bold green"))
     return out
+
+
+def vllm_reuse_line(result: DedupResult) -> str | None:
+    """Under the vllm profile: what a start of this model compiles and files, and what it
+    serves from memory (vLLM's CompilerManager keeps one artifact per AOT key)."""
+    profile = result.analysis.profile
+    if profile is None or profile.name != "vllm":
+        return None
+    v = result.variant("tuple_return")
+    unique = v.kind("aot_key").unique
+    if v.compiled <= unique:
+        return None
+    rest = v.compiled - unique
+    return (f"vLLM compiles and files {plural(unique, 'artifact')} for these {v.compiled} "
+            f"pieces (one per AOT key); the other {rest} {'is' if rest == 1 else 'are'} served "
+            "from memory at every start (CompilerManager's loaded_artifacts)")
 
 
 def _same(a: VariantDedup, b: VariantDedup) -> bool:

@@ -106,14 +106,28 @@ def inspect_summary(d: Deployment) -> str:
 
 def folder_diff_lines(f: FolderDiff) -> list[str]:
     out = []
-    for e in f.env:
+    release = f.factor("release")
+    env = f.env
+    if release is not None:  # another release lists other variables: say so once
+        out.append(f"vLLM release {release.before} → {release.after}: each release computes "
+                   "every factor anew (its own env variables, config fields and hashing), so "
+                   "the folder moves with the upgrade whatever else changed")
+        env = tuple(e for e in f.env if ABSENT not in (e.before, e.after))
+        only = [sum(1 for e in f.env if e.after is ABSENT), sum(1 for e in f.env
+                                                               if e.before is ABSENT)]
+        if any(only):
+            out.append(f"env: {only[0]} variables only in {release.before}'s list, {only[1]} "
+                       f"only in {release.after}'s")
+    for e in env:
         out.append(f"env {e.name}: {value(e.before)} → {value(e.after)}")
     for c in f.factors:
+        if c.factor == "release":
+            continue
         out.append(f"{c.factor} hash {short(c.before)} → {short(c.after)}")
         out += [f"    {_change(c.factor, d)}" for d in c.details]
         if c.factor == "config" and not c.details:
-            out.append("    vLLM 0.33.0 writes only its hash: the model, dtype, scheduler, "
-                       "parallel or compilation config differs")
+            out.append("    vLLM 0.32.0 and 0.33.0 write only its hash: the model, dtype, "
+                       "scheduler, parallel or compilation config differs")
         if c.factor == "code" and not c.details and c.evidence:
             out.append(f"    every traced file has the same content ({c.evidence}): only "
                        "their absolute paths differ")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from cachekey_cli.errors import ExitCode, InputError
+from cachekey_cli.vllm import releases
 from cachekey_cli.vllm.records import AotModel, Deployment, Factors, PrefixFolder
 
 T = TypeVar("T")
@@ -159,6 +160,9 @@ def _folder(a: PrefixFolder, b: PrefixFolder, aot: tuple[AotDiff, ...]) -> Folde
         if fa.env.get(k, ABSENT) != fb.env.get(k, ABSENT)
     )
     factors = []
+    wrote = releases.writer(fa.env), releases.writer(fb.env)
+    if all(wrote) and wrote[0] != wrote[1]:  # every factor moves with the release
+        factors.append(FactorChange("release", wrote[0].version, wrote[1].version))  # type: ignore[union-attr]
     if fa.config_hash != fb.config_hash:
         factors.append(FactorChange("config", fa.config_hash, fb.config_hash,
                                     dict_changes(fa.config, fb.config)))

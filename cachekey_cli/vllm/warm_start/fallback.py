@@ -56,7 +56,8 @@ def second_level(pieces: Sequence[PieceCache], now: Sequence[CurrentPiece], dep:
         why = (f"this start's AOT-compile folder {folder[:12]}… is not in PATH: its Inductor "
                "cache starts empty" if folder else "no AOT-compile folder in PATH: Inductor's "
                "cache starts empty")
-        return [_with(p, "cold", (why,)) if p.cache == "miss" else p for p in pieces], ()
+        return [_with(p, "cold", (why,)) if p.cache == "miss" else p for p in pieces], \
+            _bake_cost(dep.aot_models)
     cache = inductor_dir.read(cache_dir)
     by_id = {c.id: c for c in now}
     looked = inductor.predict(cache, [by_id[p.id] for p in missed], inductor_dir.folder,
@@ -87,6 +88,24 @@ def second_level(pieces: Sequence[PieceCache], now: Sequence[CurrentPiece], dep:
         out.append(dataclasses.replace(_with(p, level, said), guards=p.guards + r.guards,
                                        counters=dict(r.counters), saved_s=r.saved_s))
     return out, notes
+
+
+def _bake_cost(models: Sequence[AotModel]) -> tuple[str, ...]:
+    """What the bake PATH holds recorded for its own compile: the cost a cold start can expect
+    when every piece compiles again (an estimate: the new pieces' keys are new)."""
+    for m in models:
+        path = os.path.join(os.path.dirname(os.path.dirname(m.path)), "inductor_cache")
+        if not os.path.isdir(path):
+            continue
+        cache = inductor_dir.read(path)
+        seconds = [e.compile_s for key in sorted(cache.aot_keys)
+                   for f in [inductor_dir.folder(cache, "aot", key)] if f is not None
+                   for e in f.entries if e.compile_s is not None]
+        if seconds:
+            return (f"the bake in PATH recorded {sum(seconds):.1f} s of compile for its "
+                    f"{len(seconds)} AOTAutograd entries (torch_aot_compile/{m.hash[:12]}…): "
+                    "about what the cold start here costs, not counting Dynamo and vLLM",)
+    return ()
 
 
 def _with(p: PieceCache, level: str, why: Sequence[str]) -> PieceCache:

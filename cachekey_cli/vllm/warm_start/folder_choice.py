@@ -75,7 +75,7 @@ class Choice:
 
 def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None,
            factors: Mapping[str, str] | None = None,
-           raw: Mapping[str, Any] | None = None) -> Choice:
+           raw: Mapping[str, Any] | None = None, release: str | None = None) -> Choice:
     """``expected`` and ``factors``: the folder name and factor hashes vLLM's own functions
     give this deployment (the profile's, where vLLM is importable)."""
     rank = (factors or {}).get("rank_folder", RANK)  # where vLLM is importable: its own
@@ -89,7 +89,7 @@ def choose(dep: Deployment, code: ModelCode, m: Mode, expected: str | None,
         if found is not None:
             return Choice(found, True, expected, (), ())
         closest = _closest(folders, m)
-        lines = factor_lines(dep, closest, code, m, factors, raw) if closest else ()
+        lines = factor_lines(dep, closest, code, m, factors, raw, release) if closest else ()
         return Choice(closest if named else None, False, expected, lines, ())
     fits = [f for f in folders if f.factors.code_hash == code.hash_for(f.factors.layout)
             and m.matches(f)
@@ -116,7 +116,7 @@ def _closest(folders: Sequence[PrefixFolder], m: Mode) -> PrefixFolder | None:
     return ordered[0] if ordered else None
 
 
-def _would_use(folder: PrefixFolder, code: ModelCode) -> str | None:
+def _would_use(folder: PrefixFolder, code: ModelCode) -> str:
     """The folder this code would name with the folder's other factors, as the release that
     wrote the folder's factors file names it."""
     f = folder.factors
@@ -170,10 +170,15 @@ def _same(recorded: Any, raw: str) -> bool:
 
 def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode,
                  factors: Mapping[str, str] | None = None,
-                 raw: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+                 raw: Mapping[str, Any] | None = None,
+                 release: str | None = None) -> tuple[str, ...]:
     """The factors that differ between the folder and this deployment, as far as known here.
     ``raw``: this deployment's raw env and config factors, where its vLLM computes them
-    (0.34.0), to name each moved field against the folder's raw record."""
+    (0.34.0), to name each moved field against the folder's raw record. ``release``: the
+    installed vLLM's version; a folder another release wrote is named as that upgrade."""
+    upgrade = release_change(folder, release)
+    if upgrade:
+        return (upgrade,)
     out: list[str] = []
     recorded = folder.factors
     for factor in ("env_hash", "config_hash", "compiler_hash"):
@@ -202,6 +207,22 @@ def factor_lines(dep: Deployment, folder: PrefixFolder, code: ModelCode, m: Mode
         out.append(f"folder {folder.hash} → {name} (this code's code factor with the folder's "
                    "env, config and compiler factors)")
     return tuple(out)
+
+
+def release_change(folder: PrefixFolder, release: str | None) -> str | None:
+    """One line when the folder was written by another checked vLLM release than ``release``:
+    then every factor is computed anew and no hash compares across the two."""
+    wrote = releases.writer(folder.factors.env)
+    now = releases.resolve(release).release if release else None
+    if wrote is None or now is None or wrote.version == now.version:
+        return None
+    how = ("and names its folders from the raw factors (cache_key_factors.json's "
+           "layout changes too)" if wrote.layout != now.layout else
+           "with its own list of env variables and its own config fields")
+    return (f"vLLM release {wrote.version} → {release}: the folder was written by vLLM "
+            f"{wrote.version} (its env factor lists that release's variables); vLLM {release} "
+            f"computes every factor anew {how}, so every folder and AOT key moves with the "
+            "upgrade, whatever else changed")
 
 
 def _raw_code_details(recorded: Any, code: ModelCode) -> list[str]:

@@ -134,6 +134,9 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
         facts.append(("platform", info.settings["platform"]))
     rank = (info.folder_factors if info else {}).get("rank_folder", folder_choice.RANK)
     opted_out = opt_out(m, getattr(analysis, "config_overrides", {}))
+    pieces: list[PieceCache]
+    more: list[str]
+    lines: tuple[str, ...]
     if opted_out:
         facts.append(("cache use", f"disabled ({opted_out.split(':')[0]})"))
         aot = aot_load.AotLoad(None, why=opted_out)
@@ -254,7 +257,8 @@ def _per_piece(dep: Deployment, now: Sequence[CurrentPiece], code: ModelCode, ke
         expected = None if release.layout == releases.RAW else releases.folder_from_hashes(
             f["env_hash"], f["config_hash"], code.code_hash, f["compiler_hash"])
     choice = folder_choice.choose(dep, code, m, expected, folder_factors,
-                                getattr(info, "raw_factors", None))
+                                  getattr(info, "raw_factors", None),
+                                  getattr(info, "vllm_version", None))
     notes = list(aot.notes) + list(warm_notes) + list(choice.notes)
     old_graph = {p.id: _old_graph(p, aot, keys) for p in now} if aot.model else {}
     folder = choice.folder
