@@ -16,7 +16,9 @@
 
 Only ``probe``, ``models``, ``config/`` and ``compile/live`` import ``vllm``, and only
 inside their functions, once the ``vllm`` profile found vLLM installed. Nothing here
-imports torch at module level except ``compile/`` (through torchapi, lazily);
-``layout/``, ``identity/`` (but ``model_factor``, for ``--model``), ``cache_diff/`` and
-``releases`` stay torch-free, so ``vllm-cache`` is.
+imports torch at module level: ``compile/``, ``models`` and ``identity/model_factor``
+import it inside their functions, and ``releases``, ``records``, ``layout/``,
+``identity/`` (but ``model_factor``, for ``--model``), ``cache_diff/`` and
+``warm_start/`` never do, so ``vllm-cache`` and ``explain`` stay torch-free and
+vLLM-free.
 """
