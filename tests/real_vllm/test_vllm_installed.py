@@ -175,6 +175,13 @@ def build():
 
 
 def test_a_model_decorated_without_aot_compile_is_not_called_exact(tmp_path, capsys):
+    import importlib.metadata
+
+    from cachekey_cli.vllm import releases
+
+    installed = importlib.metadata.version("vllm")
+    if not releases.resolve(installed).release.backend_aot_flag:
+        pytest.skip(f"vLLM {installed}'s @support_torch_compile has no use_aot_compile")
     model = tmp_path / "no_aot.py"
     model.write_text(NO_AOT_MODEL)
     cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")

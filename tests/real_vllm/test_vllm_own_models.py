@@ -20,6 +20,7 @@ import ast
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,7 +145,17 @@ def test_check_cache_on_own_model_equals_the_real_warm_start(case, baked, tmp_pa
     shutil.copytree(baked, root)
     done = cachekey("check", f"vllm:{MODELS / 'tiny-llama'}", "--platform", "cuda", "--cache",
                     str(root), "--format", "json", "--", *serve, mode="artifacts", root=root,
-                    extra=extra, codes=(0, 1))
+                    extra=extra, codes=(0, 1, 3))
+    if done.returncode == 3:  # vLLM 0.32.0 and 0.34.0 pack bf16 linear weights on the CPU
+        kernel = re.search(r"torch\.ops\._C\.(\w+), a kernel", done.stderr)
+        assert kernel, done.stderr[-2000:]
+        real = _run([sys.executable, str(DRIVER), str(MODELS / "tiny-llama"), "--cache-root",
+                     str(root), "--mode", "artifacts", "--platform", "cuda", "--", *serve],
+                    _env("artifacts", root, extra), codes=(1,))
+        assert f"_C' object has no attribute '{kernel.group(1)}'" in real.stderr
+        pytest.skip(f"{case}: real vLLM cannot build the model on this CPU either (its CPU "
+                    f"platform calls torch.ops._C.{kernel.group(1)}, not in this wheel); "
+                    "cachekey's one line names the same kernel")
     said = [p["cache"] for p in json.loads(done.stdout)["pieces"]]
     warm = real_vllm("tiny-llama", "artifacts", root, tmp_path / "warm.json", serve, extra)
     log = " | ".join(warm["vllm_log"])
