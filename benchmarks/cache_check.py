@@ -61,13 +61,13 @@ with torch.inference_mode():  # as cachekey keys it (its default)
 
 
 def _vllm_cache(folder: Path, traced: list[str]) -> Path:
-    from cachekey_cli.vllm_cache.code_factor import code_hash
-    from cachekey_cli.vllm_cache.factors import folder_hash_033, hash_factors
+    from cachekey_cli.vllm.identity.code_factor import code_hash
+    from cachekey_cli.vllm.releases import folder_from_hashes, hash_factors
 
     env = {"VLLM_USE_AOT_COMPILE": True, "VLLM_USE_MEGA_AOT_ARTIFACT": False}
     facts = {"env": env, "config_hash": "0123456789", "code_hash": code_hash(traced),
              "compiler_hash": "9876543210"}
-    name = folder_hash_033(hash_factors(env), facts["config_hash"], facts["code_hash"],
+    name = folder_from_hashes(hash_factors(env), facts["config_hash"], facts["code_hash"],
                            facts["compiler_hash"])
     prefix = folder / "torch_compile_cache" / name / "rank_0_0" / "backbone"
     prefix.mkdir(parents=True)

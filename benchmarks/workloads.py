@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
     kind, model_spec = argv[0], argv[1]
     import torch
 
-    from cachekey_cli.analysis.loader import load
+    from cachekey_cli.sources import load
 
     model = load(model_spec)
     module = model.module

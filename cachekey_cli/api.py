@@ -78,11 +78,12 @@ def model_label(model: Model) -> str:
 
 
 def run(model: Model, opts: Options, progress: Progress | None = None) -> Run:
-    """The pipeline on ``model``: a spec is loaded by the loader, a tuple taken as built."""
-    from cachekey_cli.analysis import loader, pipeline
+    """The pipeline on ``model``: a spec is loaded from its source, a tuple taken as built."""
+    from cachekey_cli import sources
+    from cachekey_cli.analysis import pipeline
 
     if isinstance(model, tuple):
-        loaded = loader.from_object(model, opts.model, init=opts.init)
+        loaded = sources.from_object(model, opts.model, init=opts.init)
         return pipeline.run(opts, progress or _silent, loaded=loaded)
     return pipeline.run(opts, progress or _silent)
 

@@ -8,7 +8,7 @@ one change, and its summary records what vLLM did with every piece: ``loaded``
 from the index, ``reused`` in memory, or ``compiled``
 (``fixtures/vllm_cache/make_redeploy_fixtures.sh``).
 
-Here the lookup (``cache_hits.vllm_lookup``) gets each piece's key and the folders
+Here the lookup (``vllm/warm_start/lookup.py``) gets each piece's key and the folders
 as that warm start's vLLM computed them, and must call every piece as vLLM
 treated it. The cases are the redeploys vLLM's own test suite says keep or move
 the compile hash; each case is named after the vLLM test it ports (``no_vllm_test`` where
@@ -24,10 +24,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from cachekey_cli.cache_hits import vllm_lookup
 from cachekey_cli.cache_hits.records import CurrentPiece
 from cachekey_cli.results import ProfileInfo, TracedFile
-from cachekey_cli.vllm_cache.code_check import ModelCode
+from cachekey_cli.vllm.identity.code_check import ModelCode
+from cachekey_cli.vllm.warm_start import lookup
 from tests.conftest import FIXTURES
 
 CACHES = FIXTURES / "vllm_cache"
@@ -135,8 +135,8 @@ def predict(mode: str, case: str, monkeypatch: pytest.MonkeyPatch):
         else "0" * 64
     now = [CurrentPiece(f"g0/submod_{2 * i}", i, k, None)
            for i, k in enumerate(_keys(warm, bake))]
-    dep = vllm_lookup.read(str(CACHES / f"redeploy-{mode}"))
-    return vllm_lookup.check(analysis, dep, now, None, code=code, torch_key=torch_key)
+    dep = lookup.read(str(CACHES / f"redeploy-{mode}"))
+    return lookup.check(analysis, dep, now, None, code=code, torch_key=torch_key)
 
 
 @pytest.mark.parametrize(("mode", "case"), PARAMS)

@@ -9,8 +9,8 @@ rule itself, on the real per-piece cache of the scaled decoder.
 
 from __future__ import annotations
 
-from cachekey_cli.cache_hits import vllm_reuse
 from cachekey_cli.cache_hits.records import CurrentPiece, PieceCache
+from cachekey_cli.vllm.warm_start import reuse
 from tests.test_cache_hits_vllm import PER_PIECE, index_keys, predict, summary
 
 
@@ -41,7 +41,7 @@ def test_repeats_of_a_compiled_piece_compile_once():
     """Where vLLM compiles (no entry at all), the first of equal keys compiles, the rest reuse."""
     now = [CurrentPiece(f"g0/submod_{2 * i}", i, k, None) for i, k in enumerate("abbbc")]
     first = [PieceCache(c.id, "miss", ("no index",)) for c in now]
-    out, notes = vllm_reuse.in_memory(first, now)
+    out, notes = reuse.in_memory(first, now)
     assert [(p.cache, p.reuses) for p in out] == [
         ("miss", None), ("miss", None), ("hit", 1), ("hit", 1), ("miss", None)]
     assert len(notes) == 1 and notes[0].startswith("2 pieces share")
@@ -50,9 +50,9 @@ def test_repeats_of_a_compiled_piece_compile_once():
 def test_no_reuse_where_the_piece_has_no_key_or_the_mega_model_loads():
     now = [CurrentPiece("a", 0, None, None), CurrentPiece("b", 1, None, None)]
     first = [PieceCache(c.id, "miss", ("x",)) for c in now]
-    assert [p.cache for p in vllm_reuse.in_memory(first, now)[0]] == ["miss", "miss"]
+    assert [p.cache for p in reuse.in_memory(first, now)[0]] == ["miss", "miss"]
     keyed = [CurrentPiece("a", 0, "k", None), CurrentPiece("b", 1, "k", None)]
-    assert vllm_reuse.in_memory(first, keyed, loads_pieces=False)[0] == first
+    assert reuse.in_memory(first, keyed, loads_pieces=False)[0] == first
 
 
 def test_disabled_compile_cache_compiles_every_piece_and_says_so(monkeypatch):

@@ -8,7 +8,7 @@ output against eager) and a cold compile into a fresh root (``scale2-*.json``:
 the keys the changed model really has). A piece vLLM loaded whose stored key is
 not its own is the stale load.
 
-Here the core (``cache_hits.vllm_lookup``) gets each piece's own key as vLLM
+Here the core (``vllm/warm_start/lookup.py``) gets each piece's own key as vLLM
 computed it (from the cold run), which is what the profile gives where it
 reproduces vLLM's keys exactly, and vLLM's own code hash and torch build key.
 Torch-free and fast. The full command, in a vLLM environment with a snapshot
@@ -27,10 +27,10 @@ from types import SimpleNamespace
 
 import pytest
 
-from cachekey_cli.cache_hits import vllm_lookup
 from cachekey_cli.cache_hits.records import CurrentPiece
 from cachekey_cli.results import ProfileInfo, TracedFile
-from cachekey_cli.vllm_cache.code_check import ModelCode
+from cachekey_cli.vllm.identity.code_check import ModelCode
+from cachekey_cli.vllm.warm_start import lookup
 from tests.conftest import FIXTURES, ROOT
 
 CACHES = FIXTURES / "vllm_cache"
@@ -80,10 +80,10 @@ def _torch_key(s: dict) -> str:
 
 def predict(cache: str, now: dict, keys: list[str], mode: str, torch_key: str | None = None,
             compile_range: str | None = None):
-    """vllm_lookup.check on a fixture cache, for a deployment described by a vLLM run's summary."""
+    """lookup.check on a fixture cache, for a deployment described by a vLLM run's summary."""
     pieces = [CurrentPiece(f"g0/submod_{2 * i}", i, k, None) for i, k in enumerate(keys)]
-    dep = vllm_lookup.read(str(CACHES / cache))
-    return vllm_lookup.check(_analysis(now, mode, compile_range), dep, pieces, None,
+    dep = lookup.read(str(CACHES / cache))
+    return lookup.check(_analysis(now, mode, compile_range), dep, pieces, None,
                              code=_code(now),
                              torch_key=torch_key or _torch_key(summary("stale-artifacts")))
 
@@ -277,7 +277,7 @@ def test_a_script_that_starts_vllm_is_predicted_as_its_warm_start_did(case, wher
     pieces = [CurrentPiece(f"g0/submod_{2 * i}", i, k, None) for i, k in enumerate(own)]
     analysis = _analysis(now, PER_PIECE)
     analysis.model = SimpleNamespace(source=SCRIPT, factory="build")
-    result = vllm_lookup.check(analysis, vllm_lookup.read(path), pieces, None,
+    result = lookup.check(analysis, lookup.read(path), pieces, None,
                                code=_script_code(now), torch_key=_torch_key(baked))
     assert [p.cache for p in result.pieces] == real
     if case == "edit":

@@ -13,10 +13,12 @@ import sys
 
 import pytest
 
-from cachekey_cli.analysis import hf_models, loader, pipeline
+from cachekey_cli import sources
+from cachekey_cli.analysis import pipeline
 from cachekey_cli.baseline import model_name
 from cachekey_cli.cli import run_cli
 from cachekey_cli.errors import InputError
+from cachekey_cli.sources import hf
 from tests.hf_configs import CONFIGS, write
 
 try:
@@ -111,11 +113,11 @@ def test_dedup_on_a_qwen2_config_folder(tmp_path, capsys):
 
 @needs_transformers
 def test_seq_len_and_architecture_name_reach_the_model(hf_root):
-    module, arch, args, kwargs = hf_models.build(f"hf:{hf_root / 'gpt2'}", "meta", 5)
+    module, arch, args, kwargs = hf.build(f"hf:{hf_root / 'gpt2'}", "meta", 5)
     assert arch == "GPT2LMHeadModel" and tuple(args[0].shape) == (1, 5)
     assert kwargs == {"use_cache": False}
     assert next(module.parameters()).is_meta  # the caller gives it storage (materialize)
-    loaded = loader.load(f"hf:{hf_root / 'gpt2' / 'config.json'}", seq_len=5)
+    loaded = sources.load(f"hf:{hf_root / 'gpt2' / 'config.json'}", seq_len=5)
     assert not next(loaded.module.parameters()).is_meta
     assert tuple(loaded.args[0].shape) == (1, 5) and loaded.spec.factory == "GPT2LMHeadModel"
 
@@ -124,7 +126,7 @@ def test_seq_len_and_architecture_name_reach_the_model(hf_root):
 def test_no_architectures_gives_the_base_model(tmp_path):
     config = {k: v for k, v in CONFIGS["qwen2"].items() if k != "architectures"}
     (tmp_path / "config.json").write_text(json.dumps(config))
-    _module, arch, _args, _kwargs = hf_models.build(f"hf:{tmp_path}", "meta", None)
+    _module, arch, _args, _kwargs = hf.build(f"hf:{tmp_path}", "meta", None)
     assert arch == "Qwen2Model"
 
 
@@ -145,7 +147,7 @@ def test_names_in_snapshots_drop_the_folders(tmp_path):
 )
 def test_bad_paths_are_input_errors(tmp_path, spec, needle, hint):
     with pytest.raises(InputError) as info:
-        hf_models.resolve(spec.format(tmp=tmp_path))
+        hf.resolve(spec.format(tmp=tmp_path))
     assert needle in info.value.message and hint in info.value.hint
 
 
@@ -163,11 +165,11 @@ def test_org_name_comes_from_the_local_cache_and_never_the_network(tmp_path, mon
         raise AssertionError("cachekey tried to open a network connection")
 
     monkeypatch.setattr(socket.socket, "connect", no_network)
-    found = hf_models.resolve("hf:tiny-org/qwen2")
+    found = hf.resolve("hf:tiny-org/qwen2")
     assert found.config_path == str(snap / "config.json") and found.cached_repo == "tiny-org/qwen2"
-    assert hf_models.read_config(found).model_type == "qwen2"
+    assert hf.read_config(found).model_type == "qwen2"
     with pytest.raises(InputError) as info:
-        hf_models.resolve("hf:tiny-org/not-cached")
+        hf.resolve("hf:tiny-org/not-cached")
     assert "not in the local Hugging Face cache" in info.value.message
     assert "never downloads" in info.value.hint
 

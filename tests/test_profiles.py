@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from cachekey_cli.analysis import pipeline
-from cachekey_cli.analysis.profiles import vllm_mode
 from cachekey_cli.cli import run_cli
+from cachekey_cli.vllm.compile import mode as cache_mode
 from tests.baseline_support import fixture_arg, memo_pipeline
 from tests.conftest import FIXTURES, analyse
 
@@ -47,11 +47,11 @@ def test_profile_names_are_the_ones_the_cli_offers():
     ],
 )
 def test_cache_mode_is_read_as_vllm_reads_it(env, name, aot, mega):
-    mode = vllm_mode.read_mode((2, 13), env)
+    mode = cache_mode.read_mode((2, 13), env)
     assert (mode.name, mode.aot_compile, mode.mega) == (name, aot, mega)
     # vLLM's defaults follow the torch release: no AOT compile before 2.10, no mega before 2.12
-    assert not vllm_mode.read_mode((2, 9), {}).aot_compile
-    assert not vllm_mode.read_mode((2, 11), {}).mega
+    assert not cache_mode.read_mode((2, 9), {}).aot_compile
+    assert not cache_mode.read_mode((2, 11), {}).mega
 
 
 def test_profile_is_recorded_and_its_settings_are_listed(transformer_run):

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cachekey_cli.analysis import keys, loader, pipeline
+from cachekey_cli import sources
+from cachekey_cli.analysis import keys, pipeline
 from cachekey_cli.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,13 +49,13 @@ def test_meta_init_gives_the_keys_real_tensors_give(llama_runs):
 
 
 def test_meta_init_materializes_on_cpu_without_compute():
-    model = loader.load(SMALL_LLAMA, init="meta")
+    model = sources.load(SMALL_LLAMA, init="meta")
     tensors = [*model.module.parameters(), *model.module.buffers()]
     assert tensors and all(t.device.type == "cpu" for t in tensors)
     (ids,) = model.args
     assert ids.device.type == "cpu" and ids.dtype == torch.long
     assert int(ids.abs().sum()) == 0  # integer inputs are zero-filled, so indexing stays safe
-    real = loader.load(SMALL_LLAMA)
+    real = sources.load(SMALL_LLAMA)
     assert [(n, p.shape, p.dtype, p.stride()) for n, p in model.module.named_parameters()] == [
         (n, p.shape, p.dtype, p.stride()) for n, p in real.module.named_parameters()
     ]
@@ -62,7 +63,7 @@ def test_meta_init_materializes_on_cpu_without_compute():
 
 def test_init_option_is_validated():
     with pytest.raises(InputError):
-        loader.load(SMALL_LLAMA, init="bogus")
+        sources.load(SMALL_LLAMA, init="bogus")
 
 
 def test_memoized_keys_equal_unmemoized(llama_runs):

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from cachekey_cli import vllm_cache
 from cachekey_cli.cli import run_cli
-from cachekey_cli.vllm_cache import code_check
+from cachekey_cli.vllm import cache_diff, layout
+from cachekey_cli.vllm.identity import code_check
 from tests.conftest import FIXTURES, ROOT
 
 CACHES = FIXTURES / "vllm_cache"
@@ -40,7 +40,7 @@ def rel(name: str) -> str:
 @pytest.mark.parametrize("name", DEPLOYMENTS)
 def test_reader_finds_what_vllm_filed(name):
     truth = summary(name)
-    d = vllm_cache.read(str(CACHES / name))
+    d = layout.read(str(CACHES / name))
     assert d.kind == "cache root"
     found = [(f.hash, f.rank, f.prefix) for f in d.folders]
     assert found == [(h["hash"], p["rank"], p["prefix"])
@@ -63,7 +63,7 @@ def test_reader_finds_what_vllm_filed(name):
 
 def test_index_and_artifacts_agree_with_torchs_reader():
     truth = summary("artifacts-a")["hash_folders"][0]["prefixes"][0]
-    (folder,) = vllm_cache.read(str(CACHES / "artifacts-a")).folders
+    (folder,) = layout.read(str(CACHES / "artifacts-a")).folders
     assert [(e.compile_range, e.graph_index, e.compiler, e.aot_key, e.handle)
             for e in folder.index] == [
         ((1, 2048), i, "inductor_standalone", e["value"]["cache_key"],
@@ -71,7 +71,7 @@ def test_index_and_artifacts_agree_with_torchs_reader():
     assert len(folder.artifacts) == 3
     assert all(a.format == "binary" and a.compile_range == (1, 2048) for a in folder.artifacts)
     # every piece's AOT key appears three times: index, artifact header, aotautograd folder
-    model = vllm_cache.read(str(CACHES / "artifacts-a")).aot_models[0]
+    model = layout.read(str(CACHES / "artifacts-a")).aot_models[0]
     assert {a.aot_key for a in folder.artifacts} == {e.aot_key for e in folder.index} == set(
         model.aot_keys)
 
@@ -80,7 +80,7 @@ def test_index_and_artifacts_agree_with_torchs_reader():
 def test_aot_model_sources_are_the_traced_files_vllm_hashed(name):
     """Each module the AOT model records has the content of a file vLLM's decorator traced."""
     truth = summary(name)
-    (model,) = vllm_cache.read(str(CACHES / name)).aot_models
+    (model,) = layout.read(str(CACHES / name)).aot_models
     traced = {t["path"]: t["sha256"] for t in truth["traced_files"]}
     by_module = {s.module: s.sha256 for s in model.sources}
     assert len(by_module) == len(traced) == 4
@@ -115,7 +115,7 @@ def test_a_damaged_aot_model_is_a_note_and_nothing_in_it_runs(damage, tmp_path):
                                    "source_info": _Runs(marker)}),
         "nested 10^6 deep": b"\x80\x04)" + b"\x85" * 10**6 + b".",
     }[damage])
-    (model,) = vllm_cache.read(str(tmp_path / "deploy-a")).aot_models
+    (model,) = layout.read(str(tmp_path / "deploy-a")).aot_models
     assert model.problem == {
         "truncated": "not a readable AOT model (the pickle is truncated)",
         "runs code": None,
@@ -135,8 +135,8 @@ def test_cachekeys_code_hash_recipe_matched_vllm_in_every_run():
 
 
 def test_identical_deployments_diff_to_nothing():
-    r = vllm_cache.diff(vllm_cache.read(str(CACHES / "deploy-a")),
-                        vllm_cache.read(str(CACHES / "deploy-a-again")))
+    r = cache_diff.diff(layout.read(str(CACHES / "deploy-a")),
+                        layout.read(str(CACHES / "deploy-a-again")))
     assert not r.differs and int(r.exit_code) == 0
     (f,) = r.folders
     assert not f.env and not f.factors and not f.folder_differs
@@ -144,8 +144,8 @@ def test_identical_deployments_diff_to_nothing():
 
 
 def test_diff_names_exactly_the_env_variable_and_the_code_change():
-    r = vllm_cache.diff(vllm_cache.read(str(CACHES / "deploy-a")),
-                        vllm_cache.read(str(CACHES / "deploy-b")))
+    r = cache_diff.diff(layout.read(str(CACHES / "deploy-a")),
+                        layout.read(str(CACHES / "deploy-b")))
     assert r.differs and int(r.exit_code) == 1
     (f,) = r.folders
     assert f.folder_differs and (f.a.hash, f.b.hash) == ("7a9a2d9b97", "b553b5b23f")
@@ -167,7 +167,7 @@ def test_diff_names_exactly_the_env_variable_and_the_code_change():
 def test_diff_of_two_factors_files_pairs_them():
     a = CACHES / "deploy-a/torch_compile_cache/7a9a2d9b97/rank_0_0/backbone"
     b = CACHES / "deploy-b/torch_compile_cache/b553b5b23f/rank_0_0/backbone"
-    r = vllm_cache.diff(vllm_cache.read(str(a / "cache_key_factors.json")), vllm_cache.read(str(b)))
+    r = cache_diff.diff(layout.read(str(a / "cache_key_factors.json")), layout.read(str(b)))
     (f,) = r.folders
     assert [e.name for e in f.env] == ["VLLM_LORA_RESOLVER_CACHE_DIR"]
     assert [c.factor for c in f.factors] == ["code"] and f.factors[0].details == ()
@@ -179,7 +179,7 @@ def test_diff_of_two_factors_files_pairs_them():
     "torch_compile_cache/7a9a2d9b97/rank_0_0/backbone/cache_key_factors.json",
 ])
 def test_every_path_form_finds_the_same_folder(form):
-    d = vllm_cache.read(str(CACHES / "deploy-a" / form))
+    d = layout.read(str(CACHES / "deploy-a" / form))
     assert [(f.hash, f.rank, f.prefix) for f in d.folders] == [
         ("7a9a2d9b97", "rank_0_0", "backbone")]
     assert len(d.aot_models) == (1 if form in ("", "torch_compile_cache") else 0)
@@ -228,15 +228,15 @@ def test_golden_reports(args, golden, capsys, monkeypatch):
     assert text == path.read_text()
 
 
-def test_inspect_and_diff_do_not_import_torch():
+def test_inspect_and_diff_do_not_import_torch_or_vllm():
     code = (
         "import sys\n"
         "from cachekey_cli.cli import run_cli\n"
         "a = run_cli(['vllm-cache', 'inspect', 'fixtures/vllm_cache/artifacts-a'])\n"
         "b = run_cli(['vllm-cache', 'diff', 'fixtures/vllm_cache/deploy-a',"
         " 'fixtures/vllm_cache/deploy-b', '--format', 'json'])\n"
-        "print('RESULT', a, b, 'torch' in sys.modules)\n"
+        "print('RESULT', a, b, 'torch' in sys.modules, 'vllm' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip().splitlines()[-1] == "RESULT 0 1 False"
+    assert out.stdout.strip().splitlines()[-1] == "RESULT 0 1 False False"

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from cachekey_cli import vllm_cache
 from cachekey_cli.baseline import load as baseline_load
 from cachekey_cli.baseline.snapshot import stable_name
 from cachekey_cli.cli import run_cli
 from cachekey_cli.compare.context import traced_file_changes
-from cachekey_cli.vllm_cache import code_check, model_factor
-from cachekey_cli.vllm_cache.code_factor import code_hash, code_hash_from_contents
+from cachekey_cli.vllm import layout
+from cachekey_cli.vllm.identity import code_check, model_factor
+from cachekey_cli.vllm.identity.code_factor import code_hash, code_hash_from_contents
 from tests.conftest import FIXTURES, ROOT
 
 MODEL = FIXTURES / "vllm" / "tiny_decoder.py"
@@ -53,7 +53,7 @@ def test_traced_files_are_the_ones_vllms_decorator_collected(tiny_code):
 def test_code_check_names_the_file_that_moved(tiny_code):
     """Against deploy-b (tiny_ops.py edited), only tiny_ops differs among the model's files."""
     for name, expected in (("deploy-a", "same"), ("deploy-b", "differs")):
-        (check,) = code_check.check(tiny_code, vllm_cache.read(str(CACHES / name)))
+        (check,) = code_check.check(tiny_code, layout.read(str(CACHES / name)))
         assert check.evidence == "AOT-compiled model"
         status = {f.cache_name: f.status for f in check.files}
         assert status["tiny_decoder"] == "same" and status["tiny_ops"] == expected
@@ -63,7 +63,7 @@ def test_code_check_names_the_file_that_moved(tiny_code):
 
 def test_code_check_without_sources_says_only_the_hash_is_known(tiny_code):
     folder = CACHES / "deploy-a/torch_compile_cache/7a9a2d9b97"
-    (check,) = code_check.check(tiny_code, vllm_cache.read(str(folder)))
+    (check,) = code_check.check(tiny_code, layout.read(str(folder)))
     assert check.evidence == "" and {f.status for f in check.files} == {"unknown"}
 
 
@@ -183,7 +183,7 @@ def test_live_vllm_code_hash_and_traced_files(tmp_path):
     (written,) = [p for h in truth["hash_folders"] for p in h["prefixes"]]
     # cachekey's recipe over vLLM's own traced-file list gives vLLM's code hash
     assert truth["stopped_after_factors"] and truth["code_hash_cachekey"] == written["code_hash"]
-    (folder,) = vllm_cache.read(str(tmp_path / "root")).folders
+    (folder,) = layout.read(str(tmp_path / "root")).folders
     assert folder.hash == written["folder_hash_recomputed"] == folder.factors.folder_hash
     assert folder.factors.env["VLLM_FLOAT32_MATMUL_PRECISION"] == "high"
     assert folder.factors.env_hash == written["env_hash"]

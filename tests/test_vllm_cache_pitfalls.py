@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from cachekey_cli import vllm_cache
-from cachekey_cli.vllm_cache import factors
-from cachekey_cli.vllm_cache.records import Deployment
+from cachekey_cli.vllm import cache_diff, layout
+from cachekey_cli.vllm.identity import factors
+from cachekey_cli.vllm.records import Deployment
 from tests.conftest import FIXTURES
 
 CACHES = FIXTURES / "vllm_cache"
@@ -25,12 +25,12 @@ REAL = json.loads((CACHES / "deploy-a/torch_compile_cache/7a9a2d9b97/rank_0_0/ba
 
 
 def read(name: str) -> Deployment:
-    return vllm_cache.read(str(CACHES / name))
+    return layout.read(str(CACHES / name))
 
 
 def test_real_cache_mode_switch():
     """deploy-a (mega) against artifacts-a (VLLM_USE_MEGA_AOT_ARTIFACT=0), both real."""
-    r = vllm_cache.diff(read("deploy-a"), read("artifacts-a"))
+    r = cache_diff.diff(read("deploy-a"), read("artifacts-a"))
     (f,) = r.folders
     assert [(e.name, e.before, e.after) for e in f.env] == [
         ("VLLM_USE_MEGA_AOT_ARTIFACT", True, False)]
@@ -41,7 +41,7 @@ def test_real_cache_mode_switch():
 
 def test_real_same_code_at_another_path():
     """deploy-a-moved: the same files compiled from /tmp/cachekey-vllm-src-moved/ (real)."""
-    r = vllm_cache.diff(read("deploy-a"), read("deploy-a-moved"))
+    r = cache_diff.diff(read("deploy-a"), read("deploy-a-moved"))
     (f,) = r.folders
     assert f.folder_differs and not f.env and [c.factor for c in f.factors] == ["code"]
     assert f.factors[0].details == ()  # every traced module has the same content
@@ -70,7 +70,7 @@ def _edit_b(**env: object) -> tuple[Deployment, Deployment]:
 ])
 def test_env_pitfall_kinds(name, value, kind):
     a, b = _edit_b(**{name: value})
-    r = vllm_cache.diff(a, b)
+    r = cache_diff.diff(a, b)
     (f,) = r.folders
     assert [e.name for e in f.env] == [name]
     assert [p.kind for p in r.pitfalls] == ([kind] if kind else [])
@@ -86,7 +86,7 @@ def test_compiler_pitfall_names_the_version_that_moved():
         folders=(replace(folder, factors=replace(folder.factors, compiler_hash="0123456789")),),
         aot_models=(replace(model, system={**model.system, "torch": "2.15.0+cu130"}),),
     )
-    r = vllm_cache.diff(a, b)
+    r = cache_diff.diff(a, b)
     assert [p.kind for p in r.pitfalls] == ["compiler"]
     assert "torch 2.14.0+cu130 → 2.15.0+cu130" in r.pitfalls[0].detail
 
@@ -108,15 +108,15 @@ def test_raw_layout_names_files_and_config_keys(tmp_path):
     code_b = [{"path": "/srv/app/model.py", "hash": "1" * 64},
               {"path": "/srv/app/ops.py", "hash": "3" * 64}]
     config_a = {"model": "tiny", "max_num_batched_tokens": 2048}
-    a = vllm_cache.read(_raw(tmp_path, "a", code_a, config_a))
-    b = vllm_cache.read(_raw(tmp_path, "b", code_b, {**config_a, "max_num_batched_tokens": 4096},
+    a = layout.read(_raw(tmp_path, "a", code_a, config_a))
+    b = layout.read(_raw(tmp_path, "b", code_b, {**config_a, "max_num_batched_tokens": 4096},
                              config_hash="b" * 10, code_hash="c" * 64))
     (fa,) = a.folders
     assert fa.factors.layout == "raw" and len(fa.factors.code or ()) == 2
     assert fa.factors.folder_hash == factors.hash_factors(
         {"env": REAL["env"], "config": config_a, "code": {"files": code_a},
          "compiler": {"torch_version": "2.14.0"}})[:10]
-    r = vllm_cache.diff(a, b)
+    r = cache_diff.diff(a, b)
     (f,) = r.folders
     assert f.folder_differs and not f.env
     config, code = f.factor("config"), f.factor("code")
@@ -131,8 +131,8 @@ def test_raw_layout_names_files_and_config_keys(tmp_path):
 def test_raw_layout_code_paths_pitfall(tmp_path):
     moved = [{"path": "/opt/app/model.py", "hash": "1" * 64}]
     here = [{"path": "/srv/app/model.py", "hash": "1" * 64}]
-    a = vllm_cache.read(_raw(tmp_path, "a", here))
-    r = vllm_cache.diff(a, vllm_cache.read(_raw(tmp_path, "b", moved, code_hash="f" * 64)))
+    a = layout.read(_raw(tmp_path, "a", here))
+    r = cache_diff.diff(a, layout.read(_raw(tmp_path, "b", moved, code_hash="f" * 64)))
     (f,) = r.folders
     code = f.factor("code")
     assert code is not None
@@ -148,7 +148,7 @@ def test_raw_layout_code_paths_pitfall(tmp_path):
     ("deploy-a-moved", "loads-aot"),  # real vLLM loaded it directly (docs/vllm-cache.md)
 ])
 def test_warm_start_on_real_pairs(b, kind):
-    assert vllm_cache.diff(read("deploy-a"), read(b)).warm_start.kind == kind
+    assert cache_diff.diff(read("deploy-a"), read(b)).warm_start.kind == kind
 
 
 def test_warm_start_source_check_fails():
@@ -156,7 +156,7 @@ def test_warm_start_source_check_fails():
     a, b = read("deploy-a"), read("deploy-b")
     (model,) = b.aot_models
     b = replace(b, aot_models=(replace(model, hash=a.aot_models[0].hash),))
-    w = vllm_cache.diff(a, b).warm_start
+    w = cache_diff.diff(a, b).warm_start
     assert w.kind == "source-check-fails" and "tiny_ops changed" in w.text
 
 
@@ -166,4 +166,4 @@ def test_warm_start_without_mega_compiles_the_pieces_again():
     (folder,) = a.folders
     b = replace(a, folders=(replace(folder, hash="f4aefdeefc", factors=replace(
         folder.factors, code_hash="0" * 64, folder_hash="f4aefdeefc")),))
-    assert vllm_cache.diff(a, b).warm_start.kind == "recompiles-pieces"
+    assert cache_diff.diff(a, b).warm_start.kind == "recompiles-pieces"

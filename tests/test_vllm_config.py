@@ -10,12 +10,12 @@ import json
 
 import pytest
 
-from cachekey_cli.analysis.profiles import vllm_live
 from cachekey_cli.cli import run_cli
+from cachekey_cli.vllm import probe
 from tests.baseline_support import fixture_arg
 
 pytestmark = pytest.mark.skipif(
-    vllm_live.installed(), reason="vLLM is installed: see tests/real_vllm/"
+    probe.installed(), reason="vLLM is installed: see tests/real_vllm/"
 )
 
 
@@ -59,7 +59,7 @@ def test_serve_arguments_and_platform_are_for_vllm_models(capsys):
 
 
 def test_a_missing_vllm_kernel_is_named():
-    from cachekey_cli.analysis.vllm_models import _missing_kernel
+    from cachekey_cli.vllm.models import _missing_kernel
 
     said = AttributeError("'_OpNamespace' '_C' object has no attribute 'gelu_new'")
     assert _missing_kernel(said) == "gelu_new"
@@ -74,7 +74,7 @@ def test_vllm_config_is_for_the_vllm_profile(tmp_path, capsys):
 
 
 def test_without_vllm_the_profile_is_the_torch_side_and_says_what_is_missing(transformer_run):
-    assert vllm_live.probe() == vllm_live.Probe(None)
+    assert probe.probe() == probe.Probe(None)
     info = transformer_run.analysis.profile
     assert info.client == "vLLM 0.33.0 (torch side; vLLM not importable)"
     assert info.vllm_version is None and info.not_reproduced
@@ -83,7 +83,7 @@ def test_without_vllm_the_profile_is_the_torch_side_and_says_what_is_missing(tra
 
 
 def test_an_unchecked_vllm_release_gets_one_warning():
-    from cachekey_cli.analysis.profiles.vllm_installed import InstalledVllmProfile
+    from cachekey_cli.vllm.compile.installed import InstalledVllmProfile
 
     for checked in ("0.32.0", "0.33.0", "0.34.0"):
         assert InstalledVllmProfile(checked, None).warnings() == []

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cachekey_cli import vllm_cache
-from cachekey_cli.cache_hits import vllm_folder
-from cachekey_cli.vllm_cache import code_factor, releases
+from cachekey_cli.vllm import cache_diff, layout, releases
+from cachekey_cli.vllm.identity import code_factor
+from cachekey_cli.vllm.warm_start import folder_choice
 from tests.conftest import FIXTURES
 
 RELEASES = FIXTURES / "vllm_releases"
@@ -28,7 +28,7 @@ def _summary(release: str, name: str) -> dict:
 
 @pytest.mark.parametrize("release", CHECKED)
 def test_each_release_names_its_folder_as_vllm_did(release):
-    dep = vllm_cache.read(str(RELEASES / release / "serve-artifacts"))
+    dep = layout.read(str(RELEASES / release / "serve-artifacts"))
     (folder,) = dep.folders
     (real,) = _summary(release, "serve-artifacts")["hash_folders"]
     assert folder.hash == real["hash"]
@@ -41,7 +41,7 @@ def test_each_release_names_its_folder_as_vllm_did(release):
 def test_the_0_34_code_factor_recipe_equals_the_code_hash_vllm_wrote():
     """The traced files are gone, so the recipe is checked on their recorded entries: vLLM
     0.34.0's hash over its own per-file list is the code hash its factors file holds."""
-    (folder,) = vllm_cache.read(str(RELEASES / "0.34.0" / "serve-artifacts")).folders
+    (folder,) = layout.read(str(RELEASES / "0.34.0" / "serve-artifacts")).folders
     entries = [{"path": e.path, **({"hash": e.hash} if e.hash else {})}
                for e in folder.factors.code or ()]
     assert code_factor.files_hash(entries) == folder.factors.code_hash
@@ -63,11 +63,11 @@ def test_versions_resolve_to_rows_and_say_what_is_assumed():
 @pytest.mark.parametrize(("wrote", "now", "layout_too"), [
     ("0.33.0", "0.34.0", True), ("0.32.0", "0.33.0", False), ("0.34.0", "0.33.0", True)])
 def test_an_upgrade_is_named_as_the_cause(wrote, now, layout_too):
-    (folder,) = vllm_cache.read(str(RELEASES / wrote / "serve-artifacts")).folders
-    line = vllm_folder.release_change(folder, now)
+    (folder,) = layout.read(str(RELEASES / wrote / "serve-artifacts")).folders
+    line = folder_choice.release_change(folder, now)
     assert line is not None and line.startswith(f"vLLM release {wrote} → {now}:")
     assert ("layout changes too" in line) is layout_too
-    assert vllm_folder.release_change(folder, wrote) is None
+    assert folder_choice.release_change(folder, wrote) is None
 
 
 def test_the_0_34_warm_start_on_a_0_33_cache_compiled_every_piece_cold():
@@ -84,8 +84,8 @@ def test_the_0_34_warm_start_on_a_0_33_cache_compiled_every_piece_cold():
 def test_vllm_cache_diff_across_releases_names_the_release_first():
     from cachekey_cli.render.vllm_cache import text
 
-    r = vllm_cache.diff(vllm_cache.read(str(RELEASES / "0.33.0" / "serve-artifacts")),
-                        vllm_cache.read(str(RELEASES / "0.34.0" / "serve-artifacts")))
+    r = cache_diff.diff(layout.read(str(RELEASES / "0.33.0" / "serve-artifacts")),
+                        layout.read(str(RELEASES / "0.34.0" / "serve-artifacts")))
     (f,) = r.folders
     lines = text.folder_diff_lines(f)
     assert lines[0].startswith("vLLM release 0.33.0 → 0.34.0: each release computes")

@@ -20,7 +20,6 @@ import torch
 import torch.fx
 
 from cachekey_cli import torchapi
-from cachekey_cli.analysis.loader import LoadedModel
 from cachekey_cli.errors import (
     CachekeyError,
     InputError,
@@ -28,6 +27,7 @@ from cachekey_cli.errors import (
     exception_line,
     in_chain,
 )
+from cachekey_cli.sources.model import LoadedModel
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ vLLM's ``@support_torch_compile`` marks the token dimension of its inputs.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +44,17 @@ def parse(text: str, origin: str = "--dynamic-dim") -> DynamicDim:
 
 def _is_int(text: str) -> bool:
     return text.lstrip("-").isdigit()
+
+
+def resolve(asked: Sequence[str], model: Any, profile: Any = None) -> tuple[DynamicDim, ...]:
+    """--dynamic-dim (``asked``), else the model file's DYNAMIC_DIMS, else what the client
+    marks itself (the profile's ``dynamic_dims``)."""
+    if asked:
+        return tuple(parse(t) for t in asked)
+    if model.dynamic_dims is not None:
+        return from_model_file(model.dynamic_dims, model.spec.target)
+    own = profile.dynamic_dims(model.module, model.args) if profile is not None else None
+    return tuple(parse(t, "@support_torch_compile") for t in own or ())
 
 
 def from_model_file(value: Any, source: str) -> tuple[DynamicDim, ...]:

@@ -87,7 +87,7 @@ def parse_overrides(options: Options) -> dict[str, dict[str, Any]]:
 
 
 def run(options: Options, progress: Progress = _silent, loaded: Any = None) -> Run:
-    """Analyse ``options.model``; ``loaded`` (a loader.LoadedModel) skips loading it."""
+    """Analyse ``options.model``; ``loaded`` (a sources.LoadedModel) skips loading it."""
     with contextlib.ExitStack() as stack:
         return _run(options, progress, stack, loaded)
 

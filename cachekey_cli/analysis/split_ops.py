@@ -6,7 +6,7 @@ Resolution imports torch lazily, so naming the defaults costs nothing.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,3 +91,26 @@ def resolve_split_op(name: str) -> SplitOp:
 
 def resolve_split_ops(names: tuple[str, ...]) -> tuple[SplitOp, ...]:
     return tuple(resolve_split_op(n) for n in names)
+
+
+def asked(option: Sequence[str], from_file: Sequence[str] | None) -> tuple[tuple[str, ...], str]:
+    """The splitting ops asked for, and where from: --split-op, the model file's SPLIT_OPS,
+    or the default."""
+    if option:
+        return tuple(option), "--split-op"
+    if from_file is not None:
+        return tuple(from_file), "SPLIT_OPS"
+    return tuple(DEFAULT_SPLIT_OPS), "default"
+
+
+def resolve_asked(names: tuple[str, ...], origin: str) -> tuple[SplitOp, ...]:
+    """The ops ``asked`` names; of the default's, those this torch build has."""
+    if origin != "default":
+        return resolve_split_ops(names)
+    ops = []
+    for name in names:  # some SDPA variants are absent from some builds
+        try:
+            ops.append(resolve_split_op(name))
+        except InputError:
+            continue
+    return tuple(ops)

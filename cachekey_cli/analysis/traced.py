@@ -1,7 +1,7 @@
 """The files Dynamo traced while capturing, each with the sha256 of its bytes.
 
 vLLM 0.33.0 hashes the path and content of exactly these files into its cache
-folder's code factor (see cachekey_cli/vllm_cache/code_factor.py); snapshots
+folder's code factor (see cachekey_cli/vllm/identity/code_factor.py); snapshots
 record them so that ``explain`` can name the file that changed.
 """
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from cachekey_cli.analysis import hf_models, vllm_models
+from cachekey_cli import sources
 from cachekey_cli.baseline import serialize
 from cachekey_cli.results import KEY_KINDS, VARIANTS, Analysis, KeyResult, Piece
 
@@ -86,10 +86,9 @@ def model_name(source: str) -> str:
 
     ``hf:`` models keep their prefix: ``hf:ORG/NAME``, or ``hf:`` and the config's folder.
     """
-    if hf_models.is_hf(source):
-        return hf_models.display_name(source)
-    if vllm_models.is_vllm(source):
-        return vllm_models.display_name(source)
+    named = sources.display_name(source)
+    if named is not None:
+        return named
     target, sep, tail = source.rpartition(":")
     if not (sep and tail.isidentifier() and target):
         target = source

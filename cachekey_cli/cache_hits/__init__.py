@@ -8,8 +8,9 @@ model's pieces and input sizes, through torchapi). A module per stage:
   pickle's structure with ``pickletools``;
 - ``guards`` evaluates a guard expression without running it;
 - ``inductor`` predicts ``torch.compile``'s lookups and counters;
-- ``vllm_lookup`` mirrors vLLM 0.33.0's warm start on a vLLM cache
-  (the folder, the index and artifacts, or the AOT-compiled model);
+- ``cachekey_cli/vllm/warm_start/`` mirrors vLLM's warm start on a vLLM cache
+  (the folder, the index and artifacts, or the AOT-compiled model), on top of
+  these records, ``baked`` and ``inductor``;
 - ``baked`` finds and compares a snapshot baked into the cache;
 - ``records`` holds the frozen results.
 
@@ -37,9 +38,9 @@ def read(profile: str, path: str) -> Any:
         from cachekey_cli.cache_hits import inductor_dir
 
         return inductor_dir.read(path)
-    from cachekey_cli.cache_hits import vllm_lookup
+    from cachekey_cli.vllm import warm_start
 
-    return vllm_lookup.read(path)
+    return warm_start.read(path)
 
 
 def find_snapshot(profile: str, path: str, cache: Any) -> str | None:
@@ -62,11 +63,11 @@ def check(run: Any, path: str, cache: Any, baked: baked_mod.Baked | None) -> Cac
     if profile == "torch-compile":
         result = _inductor(analysis, path, cache, now)
     else:
-        from cachekey_cli.cache_hits import vllm_lookup
+        from cachekey_cli.vllm import warm_start
 
-        result = vllm_lookup.check(analysis, cache, now, baked,
-                                   code=vllm_lookup.model_code(analysis),
-                                   torch_key=current.torch_build_key())
+        result = warm_start.check(analysis, cache, now, baked,
+                                  code=warm_start.model_code(analysis),
+                                  torch_key=current.torch_build_key())
     if baked is not None:
         pieces = tuple(
             p if p.cache == "hit" else replace(p, findings=baked_mod.findings(baked, p.id))

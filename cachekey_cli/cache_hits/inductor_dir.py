@@ -20,7 +20,7 @@ import stat
 from cachekey_cli.cache_hits.records import Entry, InductorCache, KeyFolder
 from cachekey_cli.errors import InputError
 from cachekey_cli.pickled import NotAPickle, Obj, skeleton
-from cachekey_cli.vllm_cache.reading import MIB, is_dir, list_dir, read_limited, stat_path
+from cachekey_cli.reading import MIB, is_dir, list_dir, read_limited, stat_path
 
 AOT_DIR = "aotautograd"
 FX_DIR = "fxgraph"

@@ -80,13 +80,13 @@ class PieceCache:
     counters: Mapping[str, int] = field(default_factory=dict)  # torch's counters, predicted
     findings: tuple[str, ...] = ()  # component-level account, from a snapshot in the cache
     place: str = ""  # where the client looks: "aotautograd/<key>", "index (1, 2048) #0", …
-    # under a vLLM-level miss, what Inductor's own cache serves (cache_hits/vllm_fallback.py):
+    # under a vLLM-level miss, what Inductor's own cache serves (vllm/warm_start/fallback.py):
     # "aotautograd", "fxgraph", "cold" or "unknown"; None where vLLM loads the piece
     fallback: str | None = None
     fallback_reasons: tuple[str, ...] = ()
     saved_s: float | None = None  # the compile seconds the entry Inductor serves recorded
     # vLLM serves this piece from memory: the position of the earlier piece of the same start
-    # whose artifact has this piece's AOT key (cache_hits/vllm_reuse.py)
+    # whose artifact has this piece's AOT key (vllm/warm_start/reuse.py)
     reuses: int | None = None
 
     @property

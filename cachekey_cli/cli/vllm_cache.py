@@ -1,6 +1,7 @@
 """``cachekey vllm-cache inspect|diff``: what is in vLLM's compile-cache folders, and what moved.
 
-A thin layer over cachekey_cli/vllm_cache/. Neither command imports torch
+A thin layer over cachekey_cli/vllm/ (``layout`` reads, ``cache_diff`` compares). Neither
+command imports torch or vLLM
 unless ``--model`` asks for vLLM's code factor of the current code.
 """
 
@@ -61,10 +62,10 @@ def inspect_cmd(g: Globals, path: str, model: str | None, init: str, fmt: str | 
     PATH is a VLLM_CACHE_ROOT, its torch_compile_cache, a hash, rank_<r>_<dp> or prefix
     folder, or a cache_key_factors.json.
     """
-    from cachekey_cli import vllm_cache as core
+    from cachekey_cli.vllm import layout
 
     _check_output(output)
-    deployment = core.read(path)
+    deployment = layout.read(path)
     checks = _code_checks(model, init, (deployment,))
     _emit("inspect", deployment, fmt, output, width, checks=checks[0] if checks else ())
     mismatched = checks and any(not c.matches for c in checks[0])
@@ -84,11 +85,11 @@ def diff_cmd(g: Globals, a: str, b: str, model: str | None, init: str, fmt: str 
     `inspect` takes. Folders pair by rank and prefix. Exit 0 when nothing differs,
     1 when something does.
     """
-    from cachekey_cli import vllm_cache as core
+    from cachekey_cli.vllm import cache_diff, layout
 
     _check_output(output)
-    left, right = core.read(a), core.read(b)
-    result = core.diff(left, right)
+    left, right = layout.read(a), layout.read(b)
+    result = cache_diff.diff(left, right)
     checks = _code_checks(model, init, (left, right))
     _emit("diff", result, fmt, output, width, checks=checks)
     if not g.quiet and result.differs:
@@ -116,7 +117,7 @@ def _check_output(output: str | None) -> None:
 def _code_checks(model: str | None, init: str, deployments: tuple[Any, ...]) -> tuple[Any, ...]:
     if not model:
         return ()
-    from cachekey_cli.vllm_cache import code_check, model_factor
+    from cachekey_cli.vllm.identity import code_check, model_factor
 
     code = model_factor.model_code(model, init=init)
     return tuple(code_check.check(code, d) for d in deployments)

@@ -155,7 +155,7 @@ def command(model: str, model_args: Sequence[str], out_file: str) -> list[str]:
 
 def absolute_model(model: str) -> tuple[str, str | None]:
     """The model spec made independent of the working directory, and a PYTHONPATH entry."""
-    from cachekey_cli.analysis.loader import parse_spec
+    from cachekey_cli.sources import parse_spec
 
     spec = parse_spec(model)
     target = model.split(":", 1)[1] if model.startswith("vllm:") else None

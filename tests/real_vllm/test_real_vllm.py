@@ -26,16 +26,16 @@ from typing import Any
 
 import pytest
 
-from cachekey_cli.analysis.profiles import vllm_live
+from cachekey_cli.vllm import probe
 
 ROOT = Path(__file__).resolve().parents[2]
 VLLM_DIR = ROOT / "fixtures" / "vllm"
 CONFIG = VLLM_DIR / "cpu_config.json"
 MODELS = ("custom_op_model.py", "deep_decoder.py")
-INSTALLED = importlib.metadata.version("vllm") if vllm_live.installed() else ""
+INSTALLED = importlib.metadata.version("vllm") if probe.installed() else ""
 
 pytestmark = pytest.mark.skipif(
-    not vllm_live.installed(), reason="vLLM is not importable: make test-vllm"
+    not probe.installed(), reason="vLLM is not importable: make test-vllm"
 )
 
 

@@ -14,20 +14,22 @@ from pathlib import Path
 
 import pytest
 
-from cachekey_cli.analysis.profiles import vllm_live
 from cachekey_cli.cli import run_cli
+from cachekey_cli.vllm import probe
 
 ROOT = Path(__file__).resolve().parents[2]
 MLP = str(ROOT / "fixtures" / "mlp.py")
 
 pytestmark = pytest.mark.skipif(
-    not vllm_live.installed(), reason="vLLM is not importable: make test-vllm"
+    not probe.installed(), reason="vLLM is not importable: make test-vllm"
 )
 
 
 def test_importing_cachekey_imports_no_vllm():
     code = ("import sys, cachekey_cli, cachekey_cli.cli, cachekey_cli.analysis.profiles; "
-            "from cachekey_cli.analysis.profiles import vllm_config, vllm_installed, vllm_live; "
+            "from cachekey_cli.vllm import probe; "
+            "from cachekey_cli.vllm.compile import installed, live; "
+            "from cachekey_cli.vllm.config import from_file, from_serve; "
             "print(sorted(m for m in sys.modules if m == 'vllm' or m.startswith('vllm.')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, check=True)
@@ -37,9 +39,9 @@ def test_importing_cachekey_imports_no_vllm():
 def test_probe_finds_the_installed_vllm():
     import vllm
 
-    from cachekey_cli.analysis.profiles import vllm_live
+    from cachekey_cli.vllm import probe
 
-    assert vllm_live.probe() == vllm_live.Probe(vllm.__version__)
+    assert probe.probe() == probe.Probe(vllm.__version__)
 
 
 @pytest.mark.parametrize(
@@ -98,15 +100,15 @@ def test_the_environment_is_as_before_after_an_analysis(capsys, monkeypatch):
     # Building a VllmConfig on some platforms sets variables that are compile factors (vLLM's
     # CPU platform sets VLLM_DISABLE_SHARED_EXPERTS_STREAM=1, every time); this machine's
     # platform sets none, so the build here does what such a platform does
-    from cachekey_cli.analysis.profiles import vllm_config
+    from cachekey_cli.vllm.config import from_file
 
-    real_build = vllm_config.build_config
+    real_build = from_file.build_config
 
     def build_setting_a_variable(*args, **kwargs):
         os.environ["VLLM_DISABLE_SHARED_EXPERTS_STREAM"] = "1"
         return real_build(*args, **kwargs)
 
-    monkeypatch.setattr(vllm_config, "build_config", build_setting_a_variable)
+    monkeypatch.setattr(from_file, "build_config", build_setting_a_variable)
     monkeypatch.delenv("VLLM_DISABLE_SHARED_EXPERTS_STREAM", raising=False)
     before = dict(os.environ)
     cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")
@@ -120,7 +122,7 @@ def test_the_environment_is_as_before_after_an_analysis(capsys, monkeypatch):
 
 
 def test_a_local_build_of_a_checked_release_gets_no_warning():
-    from cachekey_cli.analysis.profiles.vllm_installed import InstalledVllmProfile
+    from cachekey_cli.vllm.compile.installed import InstalledVllmProfile
 
     assert InstalledVllmProfile("0.33.0+cpu", None).warnings() == []
     assert InstalledVllmProfile("0.32.0", None).warnings() == []
@@ -141,7 +143,7 @@ def test_the_torch_side_can_be_asked_for_where_vllm_is_importable(capsys, monkey
     assert "CACHEKEY_VLLM_TORCH_SIDE=1 keys on the torch side" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not vllm_live.missing_kernels(), reason="vLLM's kernels are installed here")
+@pytest.mark.skipif(not probe.missing_kernels(), reason="vLLM's kernels are installed here")
 def test_verify_where_vllm_has_no_kernels_is_one_line_naming_them(capsys):
     cfg = str(ROOT / "fixtures" / "vllm" / "cpu_config.json")
     assert run_cli(["-q", "diff", MLP, "--vllm-config", cfg, "--verify"]) == 3
@@ -175,7 +177,7 @@ def build():
 def test_a_model_decorated_without_aot_compile_is_not_called_exact(tmp_path, capsys):
     import importlib.metadata
 
-    from cachekey_cli.vllm_cache import releases
+    from cachekey_cli.vllm import releases
 
     installed = importlib.metadata.version("vllm")
     if not releases.resolve(installed).release.backend_aot_flag:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from cachekey_cli.analysis.profiles import vllm_live
+from cachekey_cli.vllm import probe
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = ROOT / "fixtures" / "vllm" / "run_vllm_serve.py"
@@ -39,7 +39,7 @@ MODES = {"mega": {"VLLM_USE_AOT_COMPILE": "1", "VLLM_USE_MEGA_AOT_ARTIFACT": "1"
          "artifacts": {"VLLM_USE_AOT_COMPILE": "1", "VLLM_USE_MEGA_AOT_ARTIFACT": "0"}}
 
 pytestmark = pytest.mark.skipif(
-    not vllm_live.installed(), reason="vLLM is not importable: make test-vllm"
+    not probe.installed(), reason="vLLM is not importable: make test-vllm"
 )
 
 

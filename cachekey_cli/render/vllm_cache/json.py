@@ -7,9 +7,9 @@ from dataclasses import asdict
 from typing import Any
 
 from cachekey_cli.baseline.serialize import TOOL
-from cachekey_cli.vllm_cache.code_check import CodeCheck
-from cachekey_cli.vllm_cache.compare import ABSENT, FolderDiff, VllmCacheDiff
-from cachekey_cli.vllm_cache.records import Deployment, PrefixFolder
+from cachekey_cli.vllm.cache_diff.compare import ABSENT, FolderDiff, VllmCacheDiff
+from cachekey_cli.vllm.identity.code_check import CodeCheck
+from cachekey_cli.vllm.records import Deployment, PrefixFolder
 
 SCHEMA_VERSION = 1
 

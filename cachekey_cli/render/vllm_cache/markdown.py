@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from cachekey_cli.render.vllm_cache import text as words
-from cachekey_cli.vllm_cache.code_check import CodeCheck
-from cachekey_cli.vllm_cache.compare import VllmCacheDiff
-from cachekey_cli.vllm_cache.records import Deployment
+from cachekey_cli.vllm.cache_diff.compare import VllmCacheDiff
+from cachekey_cli.vllm.identity.code_check import CodeCheck
+from cachekey_cli.vllm.records import Deployment
 
 
 def _table(rows: list[tuple[str, str]]) -> list[str]:

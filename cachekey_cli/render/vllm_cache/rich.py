@@ -13,9 +13,9 @@ from rich.text import Text
 from cachekey_cli.render.console import finish, make_console
 from cachekey_cli.render.vllm_cache import text as words
 from cachekey_cli.render.vllm_cache.text import shown_in_code
-from cachekey_cli.vllm_cache.code_check import CodeCheck
-from cachekey_cli.vllm_cache.compare import VllmCacheDiff
-from cachekey_cli.vllm_cache.records import Deployment
+from cachekey_cli.vllm.cache_diff.compare import VllmCacheDiff
+from cachekey_cli.vllm.identity.code_check import CodeCheck
+from cachekey_cli.vllm.records import Deployment
 
 
 def _rows(console: Console, rows: list[tuple[str, str]], indent: int = 2) -> None:

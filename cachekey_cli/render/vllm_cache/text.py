@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cachekey_cli.vllm_cache.code_check import CodeCheck
-from cachekey_cli.vllm_cache.compare import ABSENT, AotDiff, Change, FolderDiff, VllmCacheDiff
-from cachekey_cli.vllm_cache.records import AotModel, Artifact, Deployment, PrefixFolder
+from cachekey_cli.vllm.cache_diff.compare import ABSENT, AotDiff, Change, FolderDiff, VllmCacheDiff
+from cachekey_cli.vllm.identity.code_check import CodeCheck
+from cachekey_cli.vllm.records import AotModel, Artifact, Deployment, PrefixFolder
 
 SHORT = 12
 LAYOUT = {"hashes": "vLLM 0.32.0/0.33.0 layout (raw env; config, compiler and code as hashes)",
