@@ -55,6 +55,11 @@ class Profile:
         """The model as the factory built it, before capture (what it asks of the client)."""
         return None
 
+    def built_as(self, changes: tuple[str, ...]) -> None:
+        """What building the model for the keyed platform changed (``vllm:`` models under
+        ``--platform cuda``), for the report."""
+        return None
+
     def verify_blocker(self) -> str | None:
         """Why a real compile on this path (``--verify``) cannot run here, if it cannot."""
         return None

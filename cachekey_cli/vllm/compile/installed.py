@@ -43,6 +43,7 @@ class InstalledVllmProfile(VllmProfile):
         self.config_path = config_path
         self.serve = serve  # a from_serve.ServeSpec for vllm: models
         self.served: Any = None  # the from_serve.Serve built from it
+        self.build_changes: tuple[str, ...] = ()  # what the model build changed (models.py)
         self.live: Any = None
         self.notes: tuple[str, ...] = ()
         self.unmirrored: list[str] = []  # set-ups vLLM supports that these keys do not follow
@@ -137,6 +138,9 @@ class InstalledVllmProfile(VllmProfile):
                 "@support_torch_compile(use_aot_compile=False) on the model (keys here "
                 "assume the decorator's default, use_aot_compile=True)")
 
+    def built_as(self, changes: tuple[str, ...]) -> None:
+        self.build_changes = tuple(changes)
+
     def dynamic_dims(self, module: Any, args: tuple[Any, ...]) -> tuple[str, ...] | None:
         """``ARG:DIM`` for the dims the model's ``@support_torch_compile`` marks, if decorated.
         Dims the decorator marks unbacked (``mark_unbacked_dims``) are marked backed here."""
@@ -216,7 +220,7 @@ class InstalledVllmProfile(VllmProfile):
             return {}
         out = {"platform": served.platform if served.platform == served.host else
                f"{served.platform} (keyed on this {served.host} host)"}
-        for i, change in enumerate(served.overrides):
+        for i, change in enumerate((*served.overrides, *self.build_changes)):
             out[f"platform.override.{i}"] = change
         if served.platform != served.host:
             out["platform.differs"] = (
