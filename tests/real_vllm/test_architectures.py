@@ -109,5 +109,6 @@ def test_architecture_keys_and_folder_equal_real_vllm(model, changed, tmp_path, 
     assert filed_aot == sorted(set(aot)) and filed_fx == sorted(set(fx))
     with capsys.disabled():
         print(f"\nvllm:{model} {MODE}: AOT keys {len(equal)}/{len(index)} index entries "
-              f"equal ({len(pieces)} pieces, {len(set(aot))} unique), FX {len(filed_fx)}, hash folder {folder['hash']}; "
+              f"equal ({len(pieces)} pieces, {len(set(aot))} unique), FX {len(filed_fx)}, "
+              f"hash folder {folder['hash']}; "
               f"build: {'; '.join(overrides[-len(changed):])[:200]}")
