@@ -111,12 +111,51 @@ def build(tokens: int | None = None, platform: str = "host",
     arch = type(model).__name__
     if changes is not None:
         changes.extend(_described(seen))
+    with set_current_vllm_config(config):
+        args, kwargs = _recorded_call(model, compiled[0], config, tokens)
+    return compiled[0], args, kwargs, arch
+
+
+class _Stop(Exception):
+    """Raised at the compiled module's call: the outer forward stops there."""
+
+
+def _recorded_call(model: Any, compiled: Any, config: Any, tokens: int
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """(args, kwargs) the model's own forward passes its compiled module in vLLM's profiling
+    run, ``model(input_ids=int32[T], positions=int64[T])``, stopped at the decorated
+    ``__call__`` (where vLLM's decorator marks dims and compiles): ``(ids, positions, None,
+    None)`` for a native ``*ForCausalLM``; keywords, ``[1, T]`` shapes, for the Transformers
+    backend."""
+    from unittest import mock
+
+    import torch
+    from vllm.forward_context import set_forward_context
+
+    cls, seen = type(compiled), {}
+    original = cls.__call__
+
+    def stop(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self is compiled:
+            seen["args"], seen["kwargs"] = args, kwargs
+            raise _Stop
+        return original(self, *args, **kwargs)
+
     # the model runner's dummy-run buffers: int32 ids and int64 positions, both zeros
     # (gpu_model_runner.py); positions past max_position_embeddings would index the rotary
     # cache out of range where the forward runs (VLLM_USE_AOT_COMPILE=0 runs it)
     ids = torch.zeros(tokens, dtype=torch.int32)
     positions = torch.zeros(tokens, dtype=torch.long)
-    return compiled[0], (ids, positions, None), {}, arch
+    with mock.patch.object(cls, "__call__", stop), set_forward_context(None, config), \
+            torch.inference_mode():
+        try:
+            model(input_ids=ids, positions=positions)
+        except _Stop:
+            pass
+    if "args" not in seen:
+        raise InputError(f"{type(model).__name__}.forward never called its compiled module "
+                         f"{cls.__name__}", "try --traceback")
+    return seen["args"], seen["kwargs"]
 
 
 def _host_is_not_cuda() -> bool:

@@ -112,3 +112,39 @@ def test_architecture_keys_and_folder_equal_real_vllm(model, changed, tmp_path, 
               f"equal ({len(pieces)} pieces, {len(set(aot))} unique), FX {len(filed_fx)}, "
               f"hash folder {folder['hash']}; "
               f"build: {'; '.join(overrides[-len(changed):])[:200]}")
+
+
+def test_transformers_backend_keys_and_folder_equal_real_vllm(tmp_path, capsys):
+    """``HeliumForCausalLM`` is in none of vLLM's registry tables: vLLM serves it through its
+    Transformers backend, which calls the compiled HF decoder with keywords (``[1, T]``
+    input_ids and position_ids) and decorates it ``use_aot_compile=False``. That backend
+    files no index, no artifacts and no AOT-compiled model: the pieces are in the hash
+    folder's ``inductor_cache`` (the unmodified driver; nothing to build as CUDA does)."""
+    model = "tiny-helium"
+    real_json = tmp_path / "real.json"
+    _run([sys.executable, str(DRIVER), str(MODELS / model), "--cache-root",
+          str(tmp_path / "vllm"), "--mode", MODE, "--platform", "cuda",
+          "--json-out", str(real_json), "--", *SERVE], _env(tmp_path / "vllm"))
+    real = json.loads(real_json.read_text())
+    _run([sys.executable, "-m", "cachekey_cli", "-q", "snapshot", f"vllm:{MODELS / model}",
+          "--platform", "cuda", "-o", str(tmp_path / "ours.json"), "--", *SERVE],
+         _env(tmp_path / "unused"))
+    ours = json.loads((tmp_path / "ours.json").read_text())
+    profile = ours["profile"]
+    assert profile["not_reproduced"] == [] and profile["aot_compile_folder"] is None
+    pieces = [p for p in ours["subgraphs"] if not p["splitting_op"]]
+    aot = [p["keys"]["aot_key"] for p in pieces]
+    fx = [p["keys"]["inductor_key"] for p in pieces]
+    assert all(aot) and all(fx)
+    (folder,) = real["hash_folders"]
+    (written,) = folder["prefixes"]
+    assert "index" not in written or not written["index"], written.get("index")
+    assert profile["hash_folder"] == folder["hash"] == written["folder_hash_recomputed"]
+    for factor in ("env_hash", "config_hash", "code_hash", "compiler_hash"):
+        assert profile["folder_factors"][factor] == written[factor], factor
+    filed_aot = sorted({k for c in real["inductor_caches"] for k in c["aotautograd"]})
+    filed_fx = sorted({k for c in real["inductor_caches"] for k in c["fxgraph"]})
+    assert filed_aot == sorted(set(aot)) and filed_fx == sorted(set(fx))
+    with capsys.disabled():
+        print(f"\nvllm:{model} {MODE}: aotautograd {len(filed_aot)}/{len(set(aot))} equal "
+              f"({len(pieces)} pieces), FX {len(filed_fx)}, hash folder {folder['hash']}")

@@ -47,7 +47,8 @@ class Profile:
     def compile_sizes(self, asked: Sequence[int]) -> tuple[int, ...]:
         return tuple(asked)
 
-    def dynamic_dims(self, module: Any, args: tuple[Any, ...]) -> tuple[str, ...] | None:
+    def dynamic_dims(self, module: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any] | None = None) -> tuple[str, ...] | None:
         """``ARG:DIM`` the client marks on its own, when the user names none."""
         return None
 
