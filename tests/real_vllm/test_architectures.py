@@ -148,3 +148,24 @@ def test_transformers_backend_keys_and_folder_equal_real_vllm(tmp_path, capsys):
     with capsys.disabled():
         print(f"\nvllm:{model} {MODE}: aotautograd {len(filed_aot)}/{len(set(aot))} equal "
               f"({len(pieces)} pieces), FX {len(filed_fx)}, hash folder {folder['hash']}")
+
+
+def test_the_release_row_names_what_the_installed_vllm_has():
+    """Every selector and weight-step module the installed release's ``CudaBuild`` row names
+    exists in its wheel (a release that moved one gets a new row, not a silent no-op)."""
+    import importlib
+    import importlib.metadata
+
+    from cachekey_cli.vllm import models, releases
+
+    row = releases.resolve(importlib.metadata.version("vllm")).release.cuda_build
+    if row is None:
+        pytest.skip("no CudaBuild row for this release: its models are built as the host does")
+    for name in (row.moe_selector, row.moe_config_check, row.moe_backend_oracle,
+                 row.gdn_layer + ".forward_cuda", row.gdn_layer + ".forward_cpu"):
+        owner, attr = models._attr(name)
+        assert hasattr(owner, attr), name
+    oracle = importlib.import_module(row.moe_oracle_module)
+    assert hasattr(oracle.UnquantizedMoeBackend, "TRITON")
+    for module in row.cpu_weight_steps:
+        importlib.import_module(module)
