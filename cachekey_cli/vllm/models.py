@@ -12,9 +12,11 @@ state is vLLM's single-rank set-up (``init_distributed_environment`` over gloo,
 
 What is compiled is the module vLLM's ``@support_torch_compile`` decorates
 (``LlamaModel`` inside ``LlamaForCausalLM``), called as vLLM's profiling run calls
-it: ``input_ids`` (int32) and ``positions`` (int64) of ``tokens`` tokens (by default
-``max_num_batched_tokens``, as vLLM's profiling run), no intermediate tensors,
-under ``set_forward_context(None, config)`` (attention without metadata; the
+it: the model's own ``forward(input_ids=int32[T], positions=int64[T])`` (``T`` =
+``tokens``, by default ``max_num_batched_tokens``, as vLLM's profiling run) runs up to
+the decorated module's ``__call__``, and that call (``(ids, positions, None, None)`` for a
+native class; keywords with ``[1, T]`` tensors for the Transformers backend) is what is
+traced, under ``set_forward_context(None, config)`` (attention without metadata; the
 installed profile's capture scope puts it around the trace).
 
 Under ``--platform cuda`` on a host that is not CUDA, vLLM's layers would still take the
