@@ -53,7 +53,8 @@ def resolve(asked: Sequence[str], model: Any, profile: Any = None) -> tuple[Dyna
         return tuple(parse(t) for t in asked)
     if model.dynamic_dims is not None:
         return from_model_file(model.dynamic_dims, model.spec.target)
-    own = profile.dynamic_dims(model.module, model.args) if profile is not None else None
+    own = profile.dynamic_dims(model.module, model.args, model.kwargs) \
+        if profile is not None else None
     return tuple(parse(t, "@support_torch_compile") for t in own or ())
 
 

@@ -53,7 +53,8 @@ def load_under(options: Any, client: Client, loaded: LoadedModel | None = None) 
     client.deployment(vllm.serve_spec(options))
     if loaded is not None:
         return loaded
-    return load(options.model, options.init, options.seq_len, client.before_factory)
+    return load(options.model, options.init, options.seq_len, client.before_factory,
+                getattr(options, "platform", "host"))
 
 
 def load(
@@ -61,6 +62,7 @@ def load(
     init: str = "auto",
     seq_len: int | None = None,
     before_factory: Callable[[tuple[str, ...] | None], None] | None = None,
+    platform: str = "host",
 ) -> LoadedModel:
     """Import the model and call its factory.
 
@@ -76,7 +78,7 @@ def load(
         raise InputError(f"unknown init mode {init!r}", f"use one of {', '.join(INIT_MODES)}")
     with contextlib.redirect_stdout(sys.stderr):
         if vllm.is_vllm(text):
-            return vllm.load_served(text, seq_len, before_factory)
+            return vllm.load_served(text, seq_len, before_factory, platform)
         if hf.is_hf(text):
             return hf.load_config(text, "meta" if init == "auto" else init, seq_len)
         if seq_len is not None:

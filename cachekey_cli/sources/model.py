@@ -37,6 +37,8 @@ class LoadedModel:
     kwargs: dict[str, Any]
     split_ops: tuple[str, ...] | None  # SPLIT_OPS from the file, if any
     dynamic_dims: Any = None  # DYNAMIC_DIMS from the file, if any (raw; checked by dynamic_dims)
+    # what building it for the keyed platform changed (vllm: models under --platform cuda)
+    built_as: tuple[str, ...] = ()
 
 
 def from_object(

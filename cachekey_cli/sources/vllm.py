@@ -65,15 +65,18 @@ def serve_spec(options: Any) -> Any:
 
 
 def load_served(text: str, seq_len: int | None,
-                before_factory: Callable[[tuple[str, ...] | None], None] | None) -> LoadedModel:
+                before_factory: Callable[[tuple[str, ...] | None], None] | None,
+                platform: str = "host") -> LoadedModel:
     """vLLM's own model class, built under the config the profile's session made from the
-    serve arguments (``before_factory`` enters that session first)."""
+    serve arguments (``before_factory`` enters that session first), as a host of the keyed
+    ``platform`` builds it (``models.build``)."""
     if before_factory is None:
         raise InputError(f"{text} is built by vLLM from a deployment's config",
                          "analyse it with the vllm profile")
     before_factory(None)
     from cachekey_cli.vllm import models
 
-    module, args, kwargs, arch = models.build(seq_len)
+    changes: list[str] = []
+    module, args, kwargs, arch = models.build(seq_len, platform, changes)
     return LoadedModel(ModelSpec(target=text, factory=arch, is_file=False), module, args, kwargs,
-                       None)
+                       None, built_as=tuple(changes))

@@ -12,17 +12,39 @@ state is vLLM's single-rank set-up (``init_distributed_environment`` over gloo,
 
 What is compiled is the module vLLM's ``@support_torch_compile`` decorates
 (``LlamaModel`` inside ``LlamaForCausalLM``), called as vLLM's profiling run calls
-it: ``input_ids`` (int32) and ``positions`` (int64) of ``tokens`` tokens (by default
-``max_num_batched_tokens``, as vLLM's profiling run), no intermediate tensors,
-under ``set_forward_context(None, config)`` (attention without metadata; the
+it: the model's own ``forward(input_ids=int32[T], positions=int64[T])`` (``T`` =
+``tokens``, by default ``max_num_batched_tokens``, as vLLM's profiling run) runs up to
+the decorated module's ``__call__``, and that call (``(ids, positions, None, None)`` for a
+native class; keywords with ``[1, T]`` tensors for the Transformers backend) is what is
+traced, under ``set_forward_context(None, config)`` (attention without metadata; the
 installed profile's capture scope puts it around the trace).
+
+Under ``--platform cuda`` on a host that is not CUDA, vLLM's layers would still take the
+host's forward paths and weight steps, which a CUDA host does not take. The build puts
+back, for its own calls only, the choices a CUDA host makes (``cuda_forward_paths``,
+``skip_cpu_weight_steps``); where each choice lives is a field of the release's row
+(``releases.CudaBuild``), and each change made is reported with the platform overrides:
+
+- the MoE runner's forward: CUDA's opaque ``torch.ops.vllm.moe_forward[_shared]``, not the
+  Python ``_moe_forward`` Dynamo would inline on the CPU (``is_cpu()`` False for the call);
+- the check that refuses non-gated experts off CUDA (``is_cuda_alike()`` True for it), and
+  where the CPU has no unquantized MoE kernel, the one a CUDA host takes (Triton; it runs
+  inside the opaque op, invisible to the graph);
+- the Qwen GDN layer's ``forward_cuda`` (the splitting op ``vllm::qwen_gdn_attention_core``)
+  instead of the ``forward_cpu`` its ``__init__`` binds on the CPU;
+- the CPU-only kernels' weight steps (MoE prepack, AMX MLA packing) skipped in
+  ``process_weights_after_loading``: they write parameters read only inside vLLM's opaque
+  MoE and attention ops, whose fakes are shape functions of their inputs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 from cachekey_cli.errors import InputError, exception_line
@@ -30,10 +52,12 @@ from cachekey_cli.errors import InputError, exception_line
 NEEDS = "the vllm: model source needs vLLM 0.33.0 installed"
 
 
-def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, Any], str]:
+def build(tokens: int | None = None, platform: str = "host",
+          changes: list[str] | None = None) -> tuple[Any, tuple[Any, ...], dict[str, Any], str]:
     """(the compiled module, args, kwargs, architecture) of vLLM's own model class, under
     vLLM's current config; ``tokens`` defaults to what vLLM's profiling run passes
-    (``max_num_batched_tokens``)."""
+    (``max_num_batched_tokens``). ``platform="cuda"`` on a host that is not CUDA builds it
+    as a CUDA host does; what that changed is appended to ``changes``."""
     import torch
     from vllm.config import get_current_vllm_config, set_current_vllm_config
     from vllm.model_executor.model_loader.utils import (
@@ -45,20 +69,31 @@ def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, An
     config = get_current_vllm_config()
     tokens = tokens or config.scheduler_config.max_num_batched_tokens
     _single_rank(config)
+    seen: dict[str, int] = {}
+    as_cuda = platform == "cuda" and _host_is_not_cuda()
+    release = _release() if as_cuda else None
     try:
         # on the CPU, as vLLM's loader builds it (its own parameter classes stay: Dynamo
         # traces vllm/model_executor/parameter.py through them, a file of the code hash);
         # the weights are torch.empty storage that nothing writes, so no resident memory
         with set_current_vllm_config(config), set_default_torch_dtype(
-                config.model_config.dtype), torch.device("cpu"):
+                config.model_config.dtype), torch.device("cpu"), \
+                cuda_forward_paths(release, seen):
             model = initialize_model(vllm_config=config)
-        with set_current_vllm_config(config):
+        with set_current_vllm_config(config), skip_cpu_weight_steps(release, seen):
             process_weights_after_loading(model, config.model_config, torch.device("cpu"))
     except InputError:
         raise
     except Exception as exc:
         name = type(config.model_config.hf_config).__name__
         kernel = _missing_kernel(exc)
+        if kernel and as_cuda:
+            raise InputError(
+                f"vLLM cannot build {name}'s model here as a CUDA host builds it: a step "
+                f"cachekey does not yet put back calls torch.ops._C.{kernel}, a CPU kernel "
+                "of vLLM's compiled extension (vllm._C) that this install does not load",
+                "a CPU-only step not in the release's CudaBuild row (vllm/releases.py); "
+                "run where vLLM's kernels load") from exc
         if kernel:
             raise InputError(
                 f"vLLM cannot build {name}'s model here: its code for this platform calls "
@@ -76,12 +111,194 @@ def build(tokens: int | None = None) -> tuple[Any, tuple[Any, ...], dict[str, An
                          "its class has no @support_torch_compile module, or the config "
                          "turns compilation off")
     arch = type(model).__name__
+    if changes is not None:
+        changes.extend(_described(seen))
+    with set_current_vllm_config(config):
+        args, kwargs = _recorded_call(model, compiled[0], config, tokens)
+    return compiled[0], args, kwargs, arch
+
+
+class _Stop(Exception):
+    """Raised at the compiled module's call: the outer forward stops there."""
+
+
+def _recorded_call(model: Any, compiled: Any, config: Any, tokens: int
+                   ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """(args, kwargs) the model's own forward passes its compiled module in vLLM's profiling
+    run, ``model(input_ids=int32[T], positions=int64[T])``, stopped at the decorated
+    ``__call__`` (where vLLM's decorator marks dims and compiles): ``(ids, positions, None,
+    None)`` for a native ``*ForCausalLM``; keywords, ``[1, T]`` shapes, for the Transformers
+    backend."""
+    from unittest import mock
+
+    import torch
+    from vllm.forward_context import set_forward_context
+
+    cls, seen = type(compiled), {}
+    original = cls.__call__
+
+    def stop(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self is compiled:
+            seen["args"], seen["kwargs"] = args, kwargs
+            raise _Stop
+        return original(self, *args, **kwargs)
+
     # the model runner's dummy-run buffers: int32 ids and int64 positions, both zeros
     # (gpu_model_runner.py); positions past max_position_embeddings would index the rotary
     # cache out of range where the forward runs (VLLM_USE_AOT_COMPILE=0 runs it)
     ids = torch.zeros(tokens, dtype=torch.int32)
     positions = torch.zeros(tokens, dtype=torch.long)
-    return compiled[0], (ids, positions, None), {}, arch
+    with mock.patch.object(cls, "__call__", stop), set_forward_context(None, config), \
+            torch.inference_mode():
+        try:
+            model(input_ids=ids, positions=positions)
+        except _Stop:
+            pass
+    if "args" not in seen:
+        raise InputError(f"{type(model).__name__}.forward never called its compiled module "
+                         f"{cls.__name__}", "try --traceback")
+    return seen["args"], seen["kwargs"]
+
+
+def _host_is_not_cuda() -> bool:
+    from vllm.platforms import current_platform
+
+    return not current_platform.is_cuda()
+
+
+def _release() -> Any:
+    import vllm
+
+    from cachekey_cli.vllm import releases
+
+    return releases.resolve(str(vllm.__version__)).release.cuda_build
+
+
+def _attr(name: str) -> tuple[Any, str]:
+    """(the owner, the attribute) ``module:Owner.attr`` or ``module:attr`` names."""
+    module, _, path = name.partition(":")
+    owner: Any = importlib.import_module(module)
+    *outer, attr = path.split(".")
+    for part in outer:
+        owner = getattr(owner, part)
+    return owner, attr
+
+
+DESCRIBED = {
+    "moe_forward": "MoERunner._select_forward → CUDA's torch.ops.vllm.moe_forward[_shared] "
+                   "(not the CPU's inlined _moe_forward)",
+    "moe_check": "FusedMoEConfig's non-gated-experts check passed as on CUDA "
+                 "(is_act_and_mul=False)",
+    "moe_backend": "unquantized MoE kernel: Triton, CUDA's (no CPU kernel; it runs inside "
+                   "the opaque MoE op)",
+    "gdn": "QwenGatedDeltaNetAttention.forward_cpu → forward_cuda (the splitting op "
+           "vllm::qwen_gdn_attention_core)",
+}
+
+
+def _described(seen: dict[str, int]) -> list[str]:
+    out = []
+    for what, count in seen.items():
+        if what.startswith("skip:"):
+            out.append(f"{what[5:]}.process_weights_after_loading skipped (a CPU-only "
+                       f"kernel's weight step; {count}×)")
+        else:
+            out.append(f"{DESCRIBED[what]} ({count}×)")
+    return out
+
+
+@contextlib.contextmanager
+def cuda_forward_paths(row: Any, seen: dict[str, int]) -> Iterator[None]:
+    """While vLLM builds the model: the forward paths a CUDA host's layers take (the
+    release's ``CudaBuild`` row; None: nothing changed). Counts what changed in ``seen``."""
+    if row is None:
+        yield
+        return
+    from unittest import mock
+
+    from vllm.platforms import current_platform
+
+    platform_cls = type(current_platform)
+
+    def count(what: str) -> None:
+        seen[what] = seen.get(what, 0) + 1
+
+    with contextlib.ExitStack() as stack:
+        owner, attr = _attr(row.moe_selector)
+        select = getattr(owner, attr)
+
+        def cuda_select(self: Any) -> Any:
+            with mock.patch.object(platform_cls, "is_cpu", lambda *a: False):
+                chosen = select(self)
+            count("moe_forward")
+            return chosen
+
+        stack.enter_context(mock.patch.object(owner, attr, cuda_select))
+
+        owner, attr = _attr(row.moe_config_check)
+        check = getattr(owner, attr)
+
+        def cuda_check(self: Any) -> None:
+            if getattr(self, "is_act_and_mul", True) is False:
+                count("moe_check")
+                with mock.patch.object(platform_cls, "is_cuda_alike", lambda *a: True):
+                    return check(self)
+            return check(self)
+
+        stack.enter_context(mock.patch.object(owner, attr, cuda_check))
+
+        owner, attr = _attr(row.moe_backend_oracle)
+        oracle = importlib.import_module(row.moe_oracle_module)
+        select_backend = getattr(owner, attr)
+
+        def cuda_backend(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return select_backend(*args, **kwargs)
+            except NotImplementedError:
+                count("moe_backend")
+                triton = oracle.UnquantizedMoeBackend.TRITON
+                return triton, oracle.backend_to_kernel_cls(triton)[0]
+
+        stack.enter_context(mock.patch.object(owner, attr, cuda_backend))
+
+        gdn, _ = _attr(row.gdn_layer + ".__init__")
+        init = gdn.__init__
+
+        def cuda_init(self: Any, *args: Any, **kwargs: Any) -> None:
+            init(self, *args, **kwargs)
+            chosen = getattr(self, "_forward_method", None)
+            if getattr(chosen, "__func__", None) is gdn.forward_cpu:
+                self._forward_method = self.forward_cuda
+                count("gdn")
+
+        stack.enter_context(mock.patch.object(gdn, "__init__", cuda_init))
+        yield
+
+
+@contextlib.contextmanager
+def skip_cpu_weight_steps(row: Any, seen: dict[str, int]) -> Iterator[None]:
+    """While vLLM's ``process_weights_after_loading`` runs: the weight steps of the CPU-only
+    kernels' classes (the release's ``cpu_weight_steps`` modules) do nothing."""
+    if row is None:
+        yield
+        return
+    import inspect
+    from unittest import mock
+
+    with contextlib.ExitStack() as stack:
+        for name in row.cpu_weight_steps:
+            mod = importlib.import_module(name)
+            for _, cls in inspect.getmembers(mod, inspect.isclass):
+                if cls.__module__ != mod.__name__ or \
+                        "process_weights_after_loading" not in vars(cls):
+                    continue
+
+                def skipped(self: Any, *a: Any, _name: str = cls.__name__, **k: Any) -> None:
+                    seen[f"skip:{_name}"] = seen.get(f"skip:{_name}", 0) + 1
+
+                stack.enter_context(mock.patch.object(
+                    cls, "process_weights_after_loading", skipped))
+        yield
 
 
 def _missing_kernel(exc: BaseException) -> str | None:

@@ -30,6 +30,50 @@ RAW = "raw"  # the raw factors too: {"env", "config", "code": {"files"}, "compil
 
 
 @dataclass(frozen=True)
+class CudaBuild:
+    """Where a release picks a layer's forward path or weight step by platform, for building
+    its model as a CUDA host does on a CPU host (``--platform cuda``, ``vllm/models.py``).
+    Each name is ``module:attribute`` in the release's wheel; "" where it has none."""
+
+    # MoERunner._select_forward: CUDA gets the opaque torch.ops.vllm.moe_forward[_shared],
+    # CPU the inlined Python _moe_forward (is_cpu() read for this call only)
+    moe_selector: str
+    # FusedMoEConfig.__post_init__: refuses non-gated experts (is_act_and_mul=False) unless
+    # is_cuda_alike() (a validity check, the only platform read there)
+    moe_config_check: str
+    # the unquantized MoE backend oracle as the MoE method imports it, and the oracle module:
+    # where CPU has no kernel (NotImplementedError), the one a CUDA host takes (Triton)
+    moe_backend_oracle: str
+    moe_oracle_module: str
+    # the Qwen GDN layer: __init__ binds forward_cpu on CPU, forward_cuda (which calls the
+    # splitting op vllm::qwen_gdn_attention_core) on CUDA
+    gdn_layer: str
+    # modules of CPU-only kernels whose classes repack weights for vllm._C in
+    # process_weights_after_loading (CPU MoE experts, AMX/CPU MLA and CPU attention impls)
+    cpu_weight_steps: tuple[str, ...]
+
+
+# vLLM 0.33.0 and 0.34.0 (read off both wheels; identical)
+CUDA_BUILD_033 = CudaBuild(
+    moe_selector="vllm.model_executor.layers.fused_moe.runner.moe_runner:"
+                 "MoERunner._select_forward",
+    moe_config_check="vllm.model_executor.layers.fused_moe.config:FusedMoEConfig.__post_init__",
+    moe_backend_oracle="vllm.model_executor.layers.fused_moe.unquantized_fused_moe_method:"
+                       "select_unquantized_moe_backend",
+    moe_oracle_module="vllm.model_executor.layers.fused_moe.oracle.unquantized",
+    gdn_layer="vllm.model_executor.layers.mamba.gdn.qwen_gdn_linear_attn:"
+              "QwenGatedDeltaNetAttention",
+    cpu_weight_steps=(
+        "vllm.model_executor.layers.fused_moe.experts.cpu_moe",
+        "vllm.model_executor.layers.fused_moe.experts.cpu_int4_moe",
+        "vllm.v1.attention.backends.mla.amx_mla",
+        "vllm.v1.attention.backends.mla.cpu_mla",
+        "vllm.v1.attention.backends.cpu_attn",
+    ),
+)
+
+
+@dataclass(frozen=True)
 class Release:
     """One vLLM release's compile-cache rules (the fields that differ between releases)."""
 
@@ -56,6 +100,9 @@ class Release:
     # the ignored ones, set or not): sha256 of the sorted names, 16 hex. A factors file's
     # env names which release wrote it.
     env_names: str
+    # --platform cuda: where the model build picks CUDA's forward paths (None: not checked,
+    # the model is built as this host builds it)
+    cuda_build: CudaBuild | None = None
 
     def names_folder(self, env_hash: str, config_hash: str, code_hash: str,
                      compiler_hash: str, raw: Mapping[str, Any] | None = None) -> str:
@@ -83,10 +130,12 @@ RELEASES = (
             factor_api="compute_hash", cpu_needs_triton=False, env_names="9f948dcbb5e29969"),
     Release("0.33.0", torch="2.14.0", layout=HASHES, code_factor="joined",
             serve_cli="vllm.entrypoints.common.cli_args", backend_aot_flag=True,
-            factor_api="compute_hash", cpu_needs_triton=False, env_names="12841404b3dee193"),
+            factor_api="compute_hash", cpu_needs_triton=False, env_names="12841404b3dee193",
+            cuda_build=CUDA_BUILD_033),
     Release("0.34.0", torch="2.14.0", layout=RAW, code_factor="files",
             serve_cli="vllm.entrypoints.common.cli_args", backend_aot_flag=True,
-            factor_api="compile_factors", cpu_needs_triton=True, env_names="ab5bf627eca60430"),
+            factor_api="compile_factors", cpu_needs_triton=True, env_names="ab5bf627eca60430",
+            cuda_build=CUDA_BUILD_033),
 )
 NEWEST = RELEASES[-1]
 CHECKED = ", ".join(r.version for r in RELEASES)

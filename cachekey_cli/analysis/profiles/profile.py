@@ -47,12 +47,18 @@ class Profile:
     def compile_sizes(self, asked: Sequence[int]) -> tuple[int, ...]:
         return tuple(asked)
 
-    def dynamic_dims(self, module: Any, args: tuple[Any, ...]) -> tuple[str, ...] | None:
+    def dynamic_dims(self, module: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any] | None = None) -> tuple[str, ...] | None:
         """``ARG:DIM`` the client marks on its own, when the user names none."""
         return None
 
     def model_built(self, module: Any) -> None:
         """The model as the factory built it, before capture (what it asks of the client)."""
+        return None
+
+    def built_as(self, changes: tuple[str, ...]) -> None:
+        """What building the model for the keyed platform changed (``vllm:`` models under
+        ``--platform cuda``), for the report."""
         return None
 
     def verify_blocker(self) -> str | None:

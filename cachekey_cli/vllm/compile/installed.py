@@ -43,6 +43,7 @@ class InstalledVllmProfile(VllmProfile):
         self.config_path = config_path
         self.serve = serve  # a from_serve.ServeSpec for vllm: models
         self.served: Any = None  # the from_serve.Serve built from it
+        self.build_changes: tuple[str, ...] = ()  # what the model build changed (models.py)
         self.live: Any = None
         self.notes: tuple[str, ...] = ()
         self.unmirrored: list[str] = []  # set-ups vLLM supports that these keys do not follow
@@ -132,29 +133,50 @@ class InstalledVllmProfile(VllmProfile):
         return tuple(sorted(set(self.live.sizes())))
 
     def model_built(self, module: Any) -> None:
-        if getattr(module, "_allow_aot_compile", True) is False:  # the decorator's own flag
+        if getattr(module, "_allow_aot_compile", True) is not False:  # the decorator's flag
+            return
+        if self.serve is None or not self.live.release.backend_aot_flag:
             self.unmirrored.append(
                 "@support_torch_compile(use_aot_compile=False) on the model (keys here "
                 "assume the decorator's default, use_aot_compile=True)")
+            return
+        # vLLM's own model decorated use_aot_compile=False (its Transformers backend):
+        # vLLM's backend, mode and functorch flags for that flag
+        self.live.allow_aot(False)
+        self.mode = CacheMode(self.live.aot_compile, self.live.mega, self.live.standalone,
+                              self.live.cache_disabled)
+        self.notes = (*self.notes, f"{type(module).__name__} is decorated "
+                      "@support_torch_compile(use_aot_compile=False) (vLLM's Transformers "
+                      "backend): no AOT-compiled model, no index and no artifacts; the pieces "
+                      "are in the hash folder's inductor_cache")
 
-    def dynamic_dims(self, module: Any, args: tuple[Any, ...]) -> tuple[str, ...] | None:
-        """``ARG:DIM`` for the dims the model's ``@support_torch_compile`` marks, if decorated.
-        Dims the decorator marks unbacked (``mark_unbacked_dims``) are marked backed here."""
+    def built_as(self, changes: tuple[str, ...]) -> None:
+        self.build_changes = tuple(changes)
+
+    def dynamic_dims(self, module: Any, args: tuple[Any, ...],
+                     kwargs: dict[str, Any] | None = None) -> tuple[str, ...] | None:
+        """``ARG:DIM`` for the dims the model's ``@support_torch_compile`` marks, if decorated,
+        bound to the call as ``_mark_dynamic_inputs`` binds it (keywords included; a negative
+        dim counts from the end). Dims the decorator marks unbacked (``mark_unbacked_dims``)
+        are marked backed here."""
         import inspect
+
+        import torch
 
         dims = getattr(module, "_dynamic_arg_dims", None)  # set by the decorator's __init__
         forward = getattr(type(module), "forward", None)
         if not dims or forward is None:
             return None
-        params = [p for p in inspect.signature(forward).parameters][1:]
+        bound = inspect.signature(forward).bind(module, *args, **(kwargs or {}))
+        positional = list(bound.arguments)[1:1 + len(args)]  # the names given positionally
         out = []
         for name, value in dims.items():
-            where: int | str = params.index(name) if name in params[: len(args)] else name
-            if value is None or (isinstance(where, int) and args[where] is None) or \
-                    (isinstance(where, str) and self.serve is not None):
+            arg = bound.arguments.get(name)
+            if value is None or not isinstance(arg, torch.Tensor):
                 continue  # vLLM marks only the tensors the call passes
+            where: int | str = positional.index(name) if name in positional else name
             for dim in ([value] if isinstance(value, int) else list(value)):  # dict: its dims
-                out.append(f"{where}:{dim}")
+                out.append(f"{where}:{dim % arg.ndim}")
         return tuple(out)
 
     # --- the compile path ----------------------------------------------------------------
@@ -216,7 +238,7 @@ class InstalledVllmProfile(VllmProfile):
             return {}
         out = {"platform": served.platform if served.platform == served.host else
                f"{served.platform} (keyed on this {served.host} host)"}
-        for i, change in enumerate(served.overrides):
+        for i, change in enumerate((*served.overrides, *self.build_changes)):
             out[f"platform.override.{i}"] = change
         if served.platform != served.host:
             out["platform.differs"] = (

@@ -64,7 +64,9 @@ class Live:
                 "is --profile torch-compile")
         # @support_torch_compile(use_aot_compile=True), the decorator's default: the backend
         # files an index and per-piece artifacts even where VLLM_USE_AOT_COMPILE=0, which
-        # only decides whether the model is captured through torch's aot_compile
+        # only decides whether the model is captured through torch's aot_compile. A model
+        # decorated use_aot_compile=False (the Transformers backend) files neither: its
+        # backend is made again for that flag once the model is built (allow_aot)
         allowed = True
         self.aot_compile = allowed and bool(envs.VLLM_USE_AOT_COMPILE)
         self.standalone = bool(envs.VLLM_USE_STANDALONE_COMPILE)
@@ -89,6 +91,21 @@ class Live:
                 raise InputError(
                     f"vLLM's post-grad pass manager cannot be set up here: {exception_line(exc)}",
                     "turn the passes it names off in pass_config (--vllm-config)") from exc
+
+    def allow_aot(self, allowed: bool) -> None:
+        """The backend, mode and functorch flags for a model decorated
+        ``@support_torch_compile(use_aot_compile=allowed)`` (a release whose backend takes
+        the flag, ``release.backend_aot_flag``)."""
+        import vllm.envs as envs
+        from vllm.compilation.compiler_interface import _get_vllm_functorch_config
+        from vllm.config import set_current_vllm_config
+
+        with set_current_vllm_config(self.config):
+            self.backend = self.compilation.init_backend(self.config, use_aot_compile=allowed)
+            self.aot_compile = allowed and bool(envs.VLLM_USE_AOT_COMPILE)
+            self.mega = bool(self.backend.use_mega_artifact)
+            self.functorch = dict(_get_vllm_functorch_config(allowed))
+            self.backend.configure_post_pass()
 
     # --- what vLLM compiles, and how -------------------------------------------------
 

@@ -1,0 +1,171 @@
+"""MoE, MLA and hybrid architectures under ``--platform cuda``: cachekey equals real vLLM.
+
+Issue 26. On this CPU host vLLM's layers take the CPU's forward paths and weight steps
+(the MoE runner inlines its Python ``_moe_forward`` and prepacks the experts' weights with a
+``vllm._C`` kernel; the Qwen GDN layer binds ``forward_cpu``, which does not split; AMX MLA
+packs W_UK/W_UV), so neither real vLLM nor cachekey could build these models as a CUDA host
+does. With ``--cuda-build`` the driver (``fixtures/vllm/run_vllm_serve.py``, its own
+``fixtures/vllm/cuda_build.py``, independent of cachekey's code) builds each model as a
+CUDA host does and runs vLLM's real compile; ``cachekey snapshot vllm:DIR --platform cuda``
+(``vllm/models.py``, from the release's ``CudaBuild`` row) must file the same keys:
+
+- every compiled piece's AOT key (the ``tuple_return`` variant, which the snapshot keeps)
+  equals the index entry and the artifact header vLLM filed at its graph index, and the
+  ``aotautograd/`` and ``fxgraph/`` sets equal vLLM's;
+- the hash folder and its four factors equal vLLM's;
+- the report lists what the build changed, after the platform overrides.
+
+Tiny configs (``fixtures/vllm/models/make_arch_configs.py``), dummy weights, artifacts
+mode (the index carries every piece's AOT key). Heavy: ``make test-vllm``.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cachekey_cli.vllm import probe
+
+ROOT = Path(__file__).resolve().parents[2]
+DRIVER = ROOT / "fixtures" / "vllm" / "run_vllm_serve.py"
+MODELS = ROOT / "fixtures" / "vllm" / "models"
+SERVE = ("--max-num-batched-tokens", "2048", "--dtype", "float32")
+MODE = "artifacts"
+
+pytestmark = pytest.mark.skipif(
+    not probe.installed(), reason="vLLM is not importable: make test-vllm"
+)
+
+# family -> what the build must report having changed (a substring of one override line)
+FAMILIES = {
+    "tiny-qwen3-moe": ("moe_forward", "CPUUnquantizedExperts"),
+    "tiny-deepseek-v2": ("moe_forward", "CPUUnquantizedExperts"),
+    "tiny-qwen3-next": ("moe_forward", "forward_cuda"),
+    "tiny-gpt-oss": ("moe_forward", "CPUUnquantizedExperts"),
+    "tiny-nemotron-h": ("non-gated-experts check", "Triton"),
+}
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VLLM_", "TORCHINDUCTOR_"))}
+    env.update({"VLLM_USE_AOT_COMPILE": "1", "VLLM_USE_MEGA_AOT_ARTIFACT": "0"})  # artifacts
+    env["VLLM_CACHE_ROOT"] = str(root)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.parametrize(("model", "changed"), list(FAMILIES.items()))
+def test_architecture_keys_and_folder_equal_real_vllm(model, changed, tmp_path, capsys):
+    real_json = tmp_path / "real.json"
+    _run([sys.executable, str(DRIVER), str(MODELS / model), "--cache-root",
+          str(tmp_path / "vllm"), "--mode", MODE, "--platform", "cuda", "--cuda-build",
+          "--json-out", str(real_json), "--", *SERVE], _env(tmp_path / "vllm"))
+    real = json.loads(real_json.read_text())
+    _run([sys.executable, "-m", "cachekey_cli", "-q", "snapshot", f"vllm:{MODELS / model}",
+          "--platform", "cuda", "-o", str(tmp_path / "ours.json"), "--", *SERVE],
+         _env(tmp_path / "unused"))
+    ours = json.loads((tmp_path / "ours.json").read_text())
+    profile = ours["profile"]
+    assert profile["not_reproduced"] == [] and profile["compile_range"] == "[1, 2048]"
+    overrides = [v for k, v in sorted(profile["settings"].items())
+                 if k.startswith("platform.override.")]
+    for what in changed:
+        assert any(what in line for line in overrides), (what, overrides)
+
+    # vLLM's index numbers the compiled pieces in order, splitting ops skipped
+    pieces = sorted((p for p in ours["subgraphs"] if not p["splitting_op"]),
+                    key=lambda p: int(p["name"].rsplit("_", 1)[1]))
+    aot = [p["keys"]["aot_key"] for p in pieces]
+    fx = [p["keys"]["inductor_key"] for p in pieces]
+    assert all(aot) and all(fx)
+
+    (folder,) = real["hash_folders"]
+    (written,) = folder["prefixes"]
+    assert profile["hash_folder"] == folder["hash"] == written["folder_hash_recomputed"]
+    for factor in ("env_hash", "config_hash", "code_hash", "compiler_hash"):
+        assert profile["folder_factors"][factor] == written[factor], factor
+    index = {ast.literal_eval(e["key"])[1]: e["value"]["cache_key"] for e in written["index"]}
+    # one entry per AOT key: a piece whose key an earlier piece filed is served from memory
+    assert set(index) <= set(range(len(pieces))) and set(index.values()) == set(aot), index
+    equal = [i for i in index if index[i] == aot[i]]
+    assert len(equal) == len(index), {i: (aot[i], index[i]) for i in index if i not in equal}
+    for art in written["artifacts"]:
+        i = int(art["name"].rsplit("_", 1)[1])
+        assert art["aot_key"] == aot[i], art["name"]
+    filed_aot = sorted({k for c in real["inductor_caches"] for k in c["aotautograd"]})
+    filed_fx = sorted({k for c in real["inductor_caches"] for k in c["fxgraph"]})
+    assert filed_aot == sorted(set(aot)) and filed_fx == sorted(set(fx))
+    with capsys.disabled():
+        print(f"\nvllm:{model} {MODE}: AOT keys {len(equal)}/{len(index)} index entries "
+              f"equal ({len(pieces)} pieces, {len(set(aot))} unique), FX {len(filed_fx)}, "
+              f"hash folder {folder['hash']}; "
+              f"build: {'; '.join(overrides[-len(changed):])[:200]}")
+
+
+def test_transformers_backend_keys_and_folder_equal_real_vllm(tmp_path, capsys):
+    """``HeliumForCausalLM`` is in none of vLLM's registry tables: vLLM serves it through its
+    Transformers backend, which calls the compiled HF decoder with keywords (``[1, T]``
+    input_ids and position_ids) and decorates it ``use_aot_compile=False``. That backend
+    files no index, no artifacts and no AOT-compiled model: the pieces are in the hash
+    folder's ``inductor_cache`` (the unmodified driver; nothing to build as CUDA does)."""
+    model = "tiny-helium"
+    real_json = tmp_path / "real.json"
+    _run([sys.executable, str(DRIVER), str(MODELS / model), "--cache-root",
+          str(tmp_path / "vllm"), "--mode", MODE, "--platform", "cuda",
+          "--json-out", str(real_json), "--", *SERVE], _env(tmp_path / "vllm"))
+    real = json.loads(real_json.read_text())
+    _run([sys.executable, "-m", "cachekey_cli", "-q", "snapshot", f"vllm:{MODELS / model}",
+          "--platform", "cuda", "-o", str(tmp_path / "ours.json"), "--", *SERVE],
+         _env(tmp_path / "unused"))
+    ours = json.loads((tmp_path / "ours.json").read_text())
+    profile = ours["profile"]
+    assert profile["not_reproduced"] == [] and profile["aot_compile_folder"] is None
+    pieces = [p for p in ours["subgraphs"] if not p["splitting_op"]]
+    aot = [p["keys"]["aot_key"] for p in pieces]
+    fx = [p["keys"]["inductor_key"] for p in pieces]
+    assert all(aot) and all(fx)
+    (folder,) = real["hash_folders"]
+    (written,) = folder["prefixes"]
+    assert "index" not in written or not written["index"], written.get("index")
+    assert profile["hash_folder"] == folder["hash"] == written["folder_hash_recomputed"]
+    for factor in ("env_hash", "config_hash", "code_hash", "compiler_hash"):
+        assert profile["folder_factors"][factor] == written[factor], factor
+    filed_aot = sorted({k for c in real["inductor_caches"] for k in c["aotautograd"]})
+    filed_fx = sorted({k for c in real["inductor_caches"] for k in c["fxgraph"]})
+    assert filed_aot == sorted(set(aot)) and filed_fx == sorted(set(fx))
+    with capsys.disabled():
+        print(f"\nvllm:{model} {MODE}: aotautograd {len(filed_aot)}/{len(set(aot))} equal "
+              f"({len(pieces)} pieces), FX {len(filed_fx)}, hash folder {folder['hash']}")
+
+
+def test_the_release_row_names_what_the_installed_vllm_has():
+    """Every selector and weight-step module the installed release's ``CudaBuild`` row names
+    exists in its wheel (a release that moved one gets a new row, not a silent no-op)."""
+    import importlib
+    import importlib.metadata
+
+    from cachekey_cli.vllm import models, releases
+
+    row = releases.resolve(importlib.metadata.version("vllm")).release.cuda_build
+    if row is None:
+        pytest.skip("no CudaBuild row for this release: its models are built as the host does")
+    for name in (row.moe_selector, row.moe_config_check, row.moe_backend_oracle,
+                 row.gdn_layer + ".forward_cuda", row.gdn_layer + ".forward_cpu"):
+        owner, attr = models._attr(name)
+        assert hasattr(owner, attr), name
+    oracle = importlib.import_module(row.moe_oracle_module)
+    assert hasattr(oracle.UnquantizedMoeBackend, "TRITON")
+    for module in row.cpu_weight_steps:
+        importlib.import_module(module)
