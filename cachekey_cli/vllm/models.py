@@ -134,12 +134,13 @@ def _recorded_call(model: Any, compiled: Any, config: Any, tokens: int
     import torch
     from vllm.forward_context import set_forward_context
 
-    cls, seen = type(compiled), {}
+    cls = type(compiled)
+    seen: dict[str, Any] = {}
     original = cls.__call__
 
     def stop(self: Any, *args: Any, **kwargs: Any) -> Any:
         if self is compiled:
-            seen["args"], seen["kwargs"] = args, kwargs
+            seen["args"], seen["kwargs"] = tuple(args), dict(kwargs)
             raise _Stop
         return original(self, *args, **kwargs)
 
