@@ -24,11 +24,11 @@ own environment to check it against the hash vLLM wrote.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 
 from cachekey_cli.analysis.traced import DYNAMIC_CODE
+from cachekey_cli.vllm.releases import hash_factors
 
 
 def read_text(path: str) -> str | None:
@@ -69,15 +69,12 @@ def code_files(paths: Iterable[str]) -> list[dict[str, str]]:
         entry = {"path": str(path)}
         text = None if str(path).startswith("<") else read_text(str(path))
         if text is not None:
-            entry["hash"] = _hash_factors({"content": text})
+            entry["hash"] = hash_factors({"content": text})
         out.append(entry)
     return out
 
 
 def files_hash(entries: list[dict[str, str]]) -> str:
     """vLLM 0.34.0's code hash: ``hash_factors({"files": entries})``."""
-    return _hash_factors({"files": entries})
+    return hash_factors({"files": entries})
 
-
-def _hash_factors(items: object) -> str:
-    return hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
