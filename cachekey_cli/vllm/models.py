@@ -34,7 +34,11 @@ back, for its own calls only, the choices a CUDA host makes (``cuda_forward_path
   instead of the ``forward_cpu`` its ``__init__`` binds on the CPU;
 - the CPU-only kernels' weight steps (MoE prepack, AMX MLA packing) skipped in
   ``process_weights_after_loading``: they write parameters read only inside vLLM's opaque
-  MoE and attention ops, whose fakes are shape functions of their inputs.
+  MoE and attention ops, whose fakes are shape functions of their inputs;
+- the dense linears' GEMM: the function CUDA binds (``F.linear`` in the graph), not the
+  CPU's ``cpu_unquantized_gemm``, and their weight step (and the embedding's) takes CUDA's
+  branch instead of packing weights for ``vllm._C`` (on an AMX host the CPU's small-``N``
+  bf16 GEMMs, such as an MoE router, would trace ``weight_packed_linear`` instead).
 """
 
 from __future__ import annotations
@@ -194,6 +198,7 @@ DESCRIBED = {
                    "the opaque MoE op)",
     "gdn": "QwenGatedDeltaNetAttention.forward_cpu → forward_cuda (the splitting op "
            "vllm::qwen_gdn_attention_core)",
+    "gemm": "unquantized linear GEMM: CUDA's (F.linear), not the CPU's cpu_unquantized_gemm",
 }
 
 
@@ -203,6 +208,9 @@ def _described(seen: dict[str, int]) -> list[str]:
         if what.startswith("skip:"):
             out.append(f"{what[5:]}.process_weights_after_loading skipped (a CPU-only "
                        f"kernel's weight step; {count}×)")
+        elif what.startswith("as_cuda:"):
+            out.append(f"{what[8:]}.process_weights_after_loading: CUDA's branch, not the "
+                       f"CPU's weight packing ({count}×)")
         else:
             out.append(f"{DESCRIBED[what]} ({count}×)")
     return out
@@ -273,6 +281,19 @@ def cuda_forward_paths(row: Any, seen: dict[str, int]) -> Iterator[None]:
                 count("gdn")
 
         stack.enter_context(mock.patch.object(gdn, "__init__", cuda_init))
+
+        if row.gemm_selector:
+            owner, attr = _attr(row.gemm_selector)
+            dispatch = getattr(owner, attr)
+
+            def cuda_gemm(*args: Any, **kwargs: Any) -> Any:
+                with mock.patch.object(platform_cls, "is_cpu", lambda *a: False), \
+                        mock.patch.object(platform_cls, "is_cuda", lambda *a: True):
+                    chosen = dispatch(*args, **kwargs)
+                count("gemm")
+                return chosen
+
+            stack.enter_context(mock.patch.object(owner, attr, cuda_gemm))
         yield
 
 
@@ -299,7 +320,28 @@ def skip_cpu_weight_steps(row: Any, seen: dict[str, int]) -> Iterator[None]:
 
                 stack.enter_context(mock.patch.object(
                     cls, "process_weights_after_loading", skipped))
+        for name in row.platform_weight_steps:
+            cls, _ = _attr(name + ".process_weights_after_loading")
+            stack.enter_context(mock.patch.object(
+                cls, "process_weights_after_loading", _as_cuda_step(cls, seen)))
         yield
+
+
+def _as_cuda_step(cls: Any, seen: dict[str, int]) -> Any:
+    """``cls.process_weights_after_loading`` run with ``is_cpu()`` False: CUDA's branch."""
+    from unittest import mock
+
+    from vllm.platforms import current_platform
+
+    step = cls.process_weights_after_loading
+    platform_cls = type(current_platform)
+
+    def as_cuda(self: Any, layer: Any) -> None:
+        with mock.patch.object(platform_cls, "is_cpu", lambda *a: False):
+            step(self, layer)
+        seen[f"as_cuda:{cls.__name__}"] = seen.get(f"as_cuda:{cls.__name__}", 0) + 1
+
+    return as_cuda
 
 
 def _missing_kernel(exc: BaseException) -> str | None:

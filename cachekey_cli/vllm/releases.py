@@ -51,6 +51,15 @@ class CudaBuild:
     # modules of CPU-only kernels whose classes repack weights for vllm._C in
     # process_weights_after_loading (CPU MoE experts, AMX/CPU MLA and CPU attention impls)
     cpu_weight_steps: tuple[str, ...]
+    # the unquantized GEMM as linear.py imports it: the function an UnquantizedLinearMethod
+    # binds at __init__ (CPU: cpu_unquantized_gemm, calling the layer.cpu_linear its weight
+    # step set; CUDA: 0.34.0's cuda_unquantized_gemm, 0.33.0's default_unquantized_gemm, both
+    # F.linear unless a bf16 skinny-GEMM plan exists, which only SM121 has)
+    gemm_selector: str = ""
+    # weight steps that branch on is_cpu() (the dense linear's and the embedding's): on the
+    # CPU they pack weights for vllm._C kernels (AMX sgl-kernel, oneDNN, causal-conv1d), on
+    # CUDA they mark skinny-GEMM layers; run with is_cpu() False, they take CUDA's branch
+    platform_weight_steps: tuple[str, ...] = ()
 
 
 # vLLM 0.33.0 and 0.34.0 (read off both wheels; identical)
@@ -69,6 +78,11 @@ CUDA_BUILD_033 = CudaBuild(
         "vllm.v1.attention.backends.mla.amx_mla",
         "vllm.v1.attention.backends.mla.cpu_mla",
         "vllm.v1.attention.backends.cpu_attn",
+    ),
+    gemm_selector="vllm.model_executor.layers.linear:dispatch_unquantized_gemm",
+    platform_weight_steps=(
+        "vllm.model_executor.layers.linear:UnquantizedLinearMethod",
+        "vllm.model_executor.layers.vocab_parallel_embedding:UnquantizedEmbeddingMethod",
     ),
 )
 
