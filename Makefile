@@ -27,7 +27,7 @@ VLLM_VENV ?= .venv-vllm-$(VLLM)
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.cachekey-vllm-installed
 
-.PHONY: demo test test-torch214 test-torch215 test-vllm lint bench bench-plugin clean
+.PHONY: demo test test-torch214 test-torch215 test-vllm lint bench bench-vllm bench-plugin clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -76,9 +76,14 @@ lint: $(STAMP)
 	$(BIN)/ruff check cachekey_cli tests benchmarks
 	$(BIN)/mypy cachekey_cli
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+# the vLLM venv too: `cachekey diff vllm:` is measured against vLLM's own floor in it
+bench: $(STAMP) $(VLLM_STAMP)
+	VLLM_VENV="$(abspath $(VLLM_VENV))" $(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/plugin.py
+
+# only that: four deployed shapes, cachekey diff vllm: against vLLM's floor, side by side
+bench-vllm: $(STAMP) $(VLLM_STAMP)
+	$(BIN)/python benchmarks/vllm_floor.py --guards --vllm-venv "$(abspath $(VLLM_VENV))"
 
 # only the model-suite benchmark: one pytest session vs -n 2 vs one `cachekey check` per model
 bench-plugin: $(STAMP)

@@ -17,7 +17,11 @@ rusage for that one child (its own peak; the C++ compiler processes Inductor
 spawns are counted separately by the kernel and are not included). It also
 times start-up (``cachekey --help``, ``cachekey explain`` if present) and,
 unless ``--no-8b``, the Llama-3-8B- and 70B-shaped examples with ``--init meta``
-(budget: 20 s and 1 GB each, reported, not gated).
+(budget: 20 s and 1 GB each, reported, not gated), the same shapes as Hugging Face
+configs through ``hf:``, and, where a vLLM venv is found (``VLLM_VENV``, else
+``.venv-vllm-0.34.0``), ``cachekey diff vllm:`` side by side with vLLM's own floor on four
+deployed shapes (benchmarks/vllm_floor.py: ratios of wall time and peak RSS, goal 1.10×;
+``--no-vllm`` skips it).
 
 Prints a table and writes JSON to benchmarks/results/. A benchmark, not a
 test: on a shared machine the numbers are noisy. One figure is a gate: it exits
@@ -29,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -44,38 +47,24 @@ from benchmarks.timing import BIN, MODEL, RESULTS, ROOT, _env, machine, measure 
 MODEL_8B = "fixtures/llama3_8b.py"
 MODEL_70B = "fixtures/llama3_8b.py:build_70b"
 SHAPE_BUDGET = (20.0, 1024)  # a deployed shape under --init meta: seconds, MB (reported)
-# the same Llama-3 shapes as Hugging Face configs: through hf: (this venv) and vllm: (vLLM's
-# own LlamaForCausalLM, where a vLLM venv is found: VLLM_VENV, else .venv-vllm)
+# the same Llama-3 shapes as Hugging Face configs, through hf: (this venv); vllm: of them is
+# measured against vLLM's own floor (benchmarks/vllm_floor.py)
 SHAPE_CONFIGS = {"8b": "fixtures/vllm/models/llama3-8b", "70b": "fixtures/vllm/models/llama3-70b"}
 
 
-def vllm_python() -> str | None:
-    venv = Path(os.environ.get("VLLM_VENV", str(ROOT / ".venv-vllm")))
-    python = venv / "bin" / "python"
-    return str(python) if python.exists() else None
-
-
 def bench_shapes() -> dict[str, Any]:
-    """hf: and vllm: of the 8B and 70B configs, in turn (vllm: needs a vLLM venv)."""
+    """hf: of the 8B and 70B configs, in turn."""
     out: dict[str, Any] = {}
-    python = vllm_python()
     for shape, folder in SHAPE_CONFIGS.items():
-        print(f"llama3-{shape} config: hf: and vllm:", file=sys.stderr, flush=True)
+        print(f"llama3-{shape} config: hf:", file=sys.stderr, flush=True)
         out[f"hf_{shape}"] = run_diff(f"hf:{folder}", _env(), "cachekey diff hf:")
-        if python:
-            env = _env(PYTHONPATH=str(ROOT))
-            out[f"vllm_{shape}"] = run_diff(f"vllm:{folder}", env, "cachekey diff vllm:",
-                                            "--platform", "cuda", "--", "--dtype", "bfloat16",
-                                            python=python)
     return out
 
 
-def run_diff(model: str, env: dict[str, str], label: str, *extra: str,
-             python: str | None = None) -> dict[str, Any]:
-    """``cachekey diff`` in a fresh process; ``python``: another environment's interpreter
-    (vLLM's, for vllm: models), running this checkout's cachekey."""
-    head = [python, "-m", "cachekey_cli"] if python else [str(BIN / "cachekey")]
-    r = measure([*head, "-q", "diff", model, "--format", "json", *extra], env, label)
+def run_diff(model: str, env: dict[str, str], label: str, *extra: str) -> dict[str, Any]:
+    """``cachekey diff`` in a fresh process."""
+    r = measure([str(BIN / "cachekey"), "-q", "diff", model, "--format", "json", *extra], env,
+                label)
     if r["exit_code"] in (0, 1):
         doc = json.loads(r["_stdout"])
         r["timings"] = doc["meta"]["timings"]
@@ -219,6 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-compile", action="store_true", help="skip the real torch.compile runs")
     ap.add_argument("--no-8b", action="store_true",
                     help="skip the Llama-3-8B- and 70B-shaped examples")
+    ap.add_argument("--no-vllm", action="store_true",
+                    help="skip cachekey diff vllm: against vLLM's floor (four shapes)")
+    ap.add_argument("--vllm-reps", type=int, default=3, help="pairs per shape against the floor")
     ap.add_argument("--no-cache-check", action="store_true",
                     help="skip check --cache vs check --baseline on 1,000 artifacts")
     ap.add_argument("--out", default=None, help="JSON path (default benchmarks/results/...)")
@@ -237,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
         doc["llama3_70b_meta"] = run_diff(MODEL_70B, _env(), "cachekey diff --init meta",
                                           "--init", "meta")
         doc["shapes"] = bench_shapes()
+    if not (args.quick or args.no_vllm):
+        from benchmarks import vllm_floor
+
+        doc["vllm_floor"] = vllm_floor.bench(list(vllm_floor.SHAPES), args.vllm_reps,
+                                             guards=True)
     doc["layers"] = rows
     if not args.no_cache_check:
         from benchmarks import cache_check
@@ -266,6 +263,10 @@ def main(argv: list[str] | None = None) -> int:
         route, shape = name.split("_")
         print(f"llama3-{shape} config via {route}: {m['wall_s']} s, {m['peak_rss_mb']} MB, "
               f"rc={m['exit_code']}")
+    if "vllm_floor" in doc:
+        from benchmarks import vllm_floor
+
+        print(vllm_floor.table(doc["vllm_floor"]))
     cc = doc.get("cache_check", {})
     for profile, c in cc.items():
         if isinstance(c, dict) and "extra_s" in c:
@@ -284,7 +285,7 @@ def _measurements(doc: dict[str, Any]) -> list[dict[str, Any]]:
     found = [r[k] for r in doc["layers"] for k in ("diff", "trace", "cold", "warm") if k in r]
     found += [doc[k] for k in ("llama3_8b_meta", "llama3_70b_meta") if k in doc]
     found += list(doc.get("shapes", {}).values())
-    return found
+    return found  # vllm_floor keeps no output (vllm_floor._brief)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,7 @@ def capture(
             else contextlib.nullcontext()
         )
         with client, mode, traced, torchapi.quiet_torch_logs(), \
-                contextlib.redirect_stdout(sys.stderr):
+                torchapi.guard_removal_in_place(), contextlib.redirect_stdout(sys.stderr):
             compiled = torchapi.compile_for_capture(
                 target, backend, fullgraph=fullgraph, dynamic=style.dynamic if style else None,
                 aot=aot,

@@ -52,8 +52,8 @@ def prepare(options: Any, stack: contextlib.ExitStack[Any], loaded: Any = None) 
     else:
         names, origin, ops = chosen
     profile.model_built(model.module)
-    if model.built_as:
-        profile.built_as(model.built_as)
+    if model.built_as or model.built_differs:
+        profile.built_as(model.built_as, model.built_differs)
     dims = dynamic_dims.resolve(options.dynamic_dims, model, profile)
     return Prepared(profile, model, names, origin, ops, dims,
                     profile.compile_sizes(options.compile_sizes))

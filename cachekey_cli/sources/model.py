@@ -39,6 +39,8 @@ class LoadedModel:
     dynamic_dims: Any = None  # DYNAMIC_DIMS from the file, if any (raw; checked by dynamic_dims)
     # what building it for the keyed platform changed (vllm: models under --platform cuda)
     built_as: tuple[str, ...] = ()
+    # what that platform's graph would still have otherwise (CUDA-only kernels in bf16/fp16)
+    built_differs: tuple[str, ...] = ()
 
 
 def from_object(

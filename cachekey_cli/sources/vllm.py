@@ -77,6 +77,7 @@ def load_served(text: str, seq_len: int | None,
     from cachekey_cli.vllm import models
 
     changes: list[str] = []
-    module, args, kwargs, arch = models.build(seq_len, platform, changes)
+    differs: list[str] = []
+    module, args, kwargs, arch = models.build(seq_len, platform, changes, differs)
     return LoadedModel(ModelSpec(target=text, factory=arch, is_file=False), module, args, kwargs,
-                       None, built_as=tuple(changes))
+                       None, built_as=tuple(changes), built_differs=tuple(differs))

@@ -136,6 +136,64 @@ def run_aot_compile(compiled: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
             raise
 
 
+@contextlib.contextmanager
+def guard_removal_in_place() -> Iterator[None]:
+    """Dynamo's ``GuardsSet.remove_guards_with_source``, without rebuilding the whole set.
+
+    Each opaque object Dynamo hoists into the graph as a synthetic input (vLLM's
+    ``LayerName``, one per layer and op, on torch >= 2.11) has torch drop the guards built
+    on it. Torch does that by building a new ordered set of every guard but those, then the
+    whole source index again: work in proportion to all guards so far, once per hoisted
+    object, so layers × guards. At Llama-3-70B's 80 layers (18,000 guards at the last call)
+    that took 3 to 14 s of the trace, from run to run (benchmarks/vllm_floor.py).
+
+    Here the same guards are dropped from the set and from their index buckets in place,
+    and a lookup in the index (``get_guards_for_source``) returns only guards still in the
+    set, in set order: what torch's rebuilt index would hold (torch itself discards from the
+    set in place and leaves the index alone, in ``LazyVariableTracker.realize``). Guards are
+    in no cache key. Left alone where torch's ``GuardsSet`` lacks what this works on.
+    """
+    guards = getattr(torch, "_guards", None)
+    cls = getattr(guards, "GuardsSet", None)
+    if cls is None or not hasattr(cls, "remove_guards_with_source"):
+        yield
+        return
+    from torch._dynamo.source import is_from_source
+
+    original = cls.remove_guards_with_source
+    original_lookup = getattr(cls, "get_guards_for_source", None)
+
+    def lookup(self: Any, source: Any) -> list[Any]:
+        found = dict.fromkeys(g for g in self.source_to_guards.get(source, ())
+                              if g in self.inner)
+        return list(found)
+
+    def remove_in_place(self: Any, source: Any) -> None:
+        index = getattr(self, "source_to_guards", None)
+        if index is None or not hasattr(self.inner, "discard"):
+            return original(self, source)  # type: ignore[no-any-return]
+        doomed = [g for g in self.inner if is_from_source(g.originating_source, source)]
+        for guard in doomed:
+            self.inner.discard(guard)
+        for origin in {g.originating_source for g in doomed}:
+            kept = [g for g in index.get(origin, ()) if g in self.inner]
+            if kept:
+                index[origin] = kept
+            else:
+                index.pop(origin, None)
+        return None
+
+    cls.remove_guards_with_source = remove_in_place
+    if original_lookup is not None:
+        cls.get_guards_for_source = lookup
+    try:
+        yield
+    finally:
+        cls.remove_guards_with_source = original
+        if original_lookup is not None:
+            cls.get_guards_for_source = original_lookup
+
+
 def is_graph_break(exc: BaseException) -> bool:
     """A failure that a capture without fullgraph=True would have turned into a graph break."""
     cur: BaseException | None = exc

@@ -57,11 +57,14 @@ NEEDS = "the vllm: model source needs vLLM 0.33.0 installed"
 
 
 def build(tokens: int | None = None, platform: str = "host",
-          changes: list[str] | None = None) -> tuple[Any, tuple[Any, ...], dict[str, Any], str]:
+          changes: list[str] | None = None, differs: list[str] | None = None
+          ) -> tuple[Any, tuple[Any, ...], dict[str, Any], str]:
     """(the compiled module, args, kwargs, architecture) of vLLM's own model class, under
     vLLM's current config; ``tokens`` defaults to what vLLM's profiling run passes
     (``max_num_batched_tokens``). ``platform="cuda"`` on a host that is not CUDA builds it
-    as a CUDA host does; what that changed is appended to ``changes``."""
+    as a CUDA host does; what that changed is appended to ``changes``, and what a CUDA
+    host's graph would still have otherwise (kernels picked by capability, Triton ops) to
+    ``differs``."""
     import torch
     from vllm.config import get_current_vllm_config, set_current_vllm_config
     from vllm.model_executor.model_loader.utils import (
@@ -117,6 +120,8 @@ def build(tokens: int | None = None, platform: str = "host",
     arch = type(model).__name__
     if changes is not None:
         changes.extend(_described(seen))
+    if differs is not None and release is not None:
+        differs.extend(_half_cuda_branches(model, release, config.model_config.dtype))
     with set_current_vllm_config(config):
         args, kwargs = _recorded_call(model, compiled[0], config, tokens)
     return compiled[0], args, kwargs, arch
@@ -342,6 +347,27 @@ def _as_cuda_step(cls: Any, seen: dict[str, int]) -> Any:
         seen[f"as_cuda:{cls.__name__}"] = seen.get(f"as_cuda:{cls.__name__}", 0) + 1
 
     return as_cuda
+
+
+def _half_cuda_branches(model: Any, row: Any, dtype: Any) -> list[str]:
+    """In bf16 or fp16: the release's layers in this model that take a CUDA-only fused
+    kernel (by device capability, or a Triton op this host cannot trace), with counts."""
+    import torch
+
+    if dtype not in (torch.bfloat16, torch.float16):
+        return []
+    out = []
+    for name, attribute, what in row.half_cuda_branches:
+        try:
+            cls, _ = _attr(name + ".__init__")
+        except (ImportError, AttributeError):
+            continue
+        found = sum(1 for m in model.modules()
+                    if isinstance(m, cls) and (not attribute or getattr(m, attribute, False)))
+        if found:
+            out.append(f"{cls.__name__} ({found}× in {str(dtype).removeprefix('torch.')}): "
+                       f"{what}")
+    return out
 
 
 def _missing_kernel(exc: BaseException) -> str | None:

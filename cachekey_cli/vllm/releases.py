@@ -18,6 +18,7 @@ report says so (``resolve``). Torch-free and vLLM-free.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -60,6 +61,10 @@ class CudaBuild:
     # CPU they pack weights for vllm._C kernels (AMX sgl-kernel, oneDNN, causal-conv1d), on
     # CUDA they mark skinny-GEMM layers; run with is_cpu() False, they take CUDA's branch
     platform_weight_steps: tuple[str, ...] = ()
+    # layers that take a CUDA-only fused kernel in bf16/fp16, by capability or a Triton op
+    # this host cannot trace: (module:Class, the attribute that must be truthy on the layer
+    # or "", what a CUDA host's graph has instead). Listed in the report, not reproduced.
+    half_cuda_branches: tuple[tuple[str, str, str], ...] = ()
 
 
 # vLLM 0.33.0 and 0.34.0 (read off both wheels; identical)
@@ -84,7 +89,23 @@ CUDA_BUILD_033 = CudaBuild(
         "vllm.model_executor.layers.linear:UnquantizedLinearMethod",
         "vllm.model_executor.layers.vocab_parallel_embedding:UnquantizedEmbeddingMethod",
     ),
+    half_cuda_branches=(
+        ("vllm.model_executor.models.qwen3_next:Qwen3NextAttention", "attn_output_gate",
+         "its gated split, QK RMSNorm, partial RoPE and gate copy are one Triton kernel "
+         "(fused_qk_rmsnorm_rope_gate) on CUDA; keyed here as the unfused ops"),
+        ("vllm.model_executor.models.deepseek_v2:DeepSeekV2FusedQkvAProjLinear", "",
+         "on SM90 and SM100 hosts, where the weight is DeepSeek-V3's 2112×7168, it runs "
+         "vllm::min_latency_fused_qkv_a_proj; keyed here as F.linear"),
+    ),
 )
+
+# vLLM 0.34.0: as 0.33.0, and its CUDA GEMM has a skinny path (0.33.0's is F.linear alone)
+CUDA_BUILD_034 = dataclasses.replace(CUDA_BUILD_033, half_cuda_branches=(
+    *CUDA_BUILD_033.half_cuda_branches,
+    ("vllm.model_executor.layers.linear:LinearBase", "",
+     "on SM121 (GB10) hosts, a bf16 linear without bias whose (N, K) has a skinny-GEMM plan "
+     "traces vllm::cuda_skinny_unquantized_gemm; other GPUs F.linear, as keyed here"),
+))
 
 
 @dataclass(frozen=True)
@@ -149,7 +170,7 @@ RELEASES = (
     Release("0.34.0", torch="2.14.0", layout=RAW, code_factor="files",
             serve_cli="vllm.entrypoints.common.cli_args", backend_aot_flag=True,
             factor_api="compile_factors", cpu_needs_triton=True, env_names="ab5bf627eca60430",
-            cuda_build=CUDA_BUILD_033),
+            cuda_build=CUDA_BUILD_034),
 )
 NEWEST = RELEASES[-1]
 CHECKED = ", ".join(r.version for r in RELEASES)

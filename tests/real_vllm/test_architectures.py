@@ -169,3 +169,31 @@ def test_the_release_row_names_what_the_installed_vllm_has():
     assert hasattr(oracle.UnquantizedMoeBackend, "TRITON")
     for module in row.cpu_weight_steps:
         importlib.import_module(module)
+    owner, attr = models._attr(row.gemm_selector)
+    assert callable(getattr(owner, attr)), row.gemm_selector
+    for name in row.platform_weight_steps:
+        owner, attr = models._attr(name + ".process_weights_after_loading")
+        assert hasattr(owner, attr), name
+    for name, _attribute, _what in row.half_cuda_branches:
+        owner, attr = models._attr(name)
+        assert isinstance(getattr(owner, attr), type), name
+
+
+def test_bf16_moe_and_gdn_build_as_cuda_and_name_the_cuda_only_kernels(tmp_path):
+    """In bf16 on this AMX host, the CPU's weight step would pack the MoE router's small
+    GEMM for a vllm._C kernel (convert_weight_packed) and the GDN conv weight for another
+    (causal_conv1d_weight_pack); a CUDA host packs neither, and its linears trace F.linear.
+    Keyed for CUDA, Qwen3-Next builds without them, and the report names its attention
+    layers' fused Triton kernel, which a CUDA host takes in bf16 and this one cannot trace."""
+    done = _run([sys.executable, "-m", "cachekey_cli", "-q", "snapshot",
+                 f"vllm:{MODELS / 'tiny-qwen3-next'}", "--platform", "cuda",
+                 "-o", str(tmp_path / "ours.json"), "--", "--max-num-batched-tokens", "2048",
+                 "--dtype", "bfloat16"], _env(tmp_path / "unused"))
+    profile = json.loads((tmp_path / "ours.json").read_text())["profile"]
+    overrides = " ".join(v for k, v in profile["settings"].items()
+                         if k.startswith("platform.override."))
+    assert "unquantized linear GEMM: CUDA's (F.linear)" in overrides, overrides
+    assert "UnquantizedLinearMethod.process_weights_after_loading: CUDA's branch" in overrides
+    (fused,) = [line for line in profile["not_reproduced"] if "Qwen3NextAttention" in line]
+    assert "(1× in bfloat16)" in fused and "fused_qk_rmsnorm_rope_gate" in fused, fused
+    assert "convert_weight_packed" not in done.stderr

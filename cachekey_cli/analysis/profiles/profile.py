@@ -56,9 +56,10 @@ class Profile:
         """The model as the factory built it, before capture (what it asks of the client)."""
         return None
 
-    def built_as(self, changes: tuple[str, ...]) -> None:
+    def built_as(self, changes: tuple[str, ...], differs: tuple[str, ...] = ()) -> None:
         """What building the model for the keyed platform changed (``vllm:`` models under
-        ``--platform cuda``), for the report."""
+        ``--platform cuda``), and what that platform's graph would still have otherwise,
+        for the report."""
         return None
 
     def verify_blocker(self) -> str | None:

@@ -150,8 +150,9 @@ class InstalledVllmProfile(VllmProfile):
                       "backend): no AOT-compiled model, no index and no artifacts; the pieces "
                       "are in the hash folder's inductor_cache")
 
-    def built_as(self, changes: tuple[str, ...]) -> None:
+    def built_as(self, changes: tuple[str, ...], differs: tuple[str, ...] = ()) -> None:
         self.build_changes = tuple(changes)
+        self.unmirrored.extend(f"--platform cuda: {line}" for line in differs)
 
     def dynamic_dims(self, module: Any, args: tuple[Any, ...],
                      kwargs: dict[str, Any] | None = None) -> tuple[str, ...] | None:
