@@ -155,13 +155,13 @@ def _table(result: DiffResult, width: int = 100) -> Table:
     table.add_column("plain", no_wrap=True, min_width=short + 4)
     table.add_column("tuple_return", no_wrap=True, min_width=short + 4)
     table.add_column("verdict", no_wrap=True, min_width=12)
-    for pd in result.pieces:
+    for label, pd, splits in layer_runs(result):
         p = pd.piece
         plain = p.variants["plain"]
         verdict = piece_verdict(pd)
         kind = Text("split op", style="dim") if p.splitting_op else Text("compiled")
         table.add_row(
-            Text(p.id, style="bold" if pd.drift and not p.splitting_op else ""),
+            Text(label, style="bold" if pd.drift and not p.splitting_op else ""),
             kind,
             str(p.outputs),
             Text("yes", style="green") if plain.returns_tuple else Text("no", style="yellow"),
@@ -170,7 +170,62 @@ def _table(result: DiffResult, width: int = 100) -> Table:
             _key_cell(pd, "tuple_return", short),
             Text(verdict, style=VERDICT_STYLE.get(verdict, "")),
         )
+        if splits:
+            table.add_row(Text(f"  + {splits} split-op pieces", style="dim"),
+                          Text("split op", style="dim"), "", "", "", "", "",
+                          Text("not compiled", style="dim"))
     return table
+
+
+def _row_look(pd: PieceDiff) -> tuple[Any, ...]:
+    """What a compiled piece's row shows: pieces that look alike can share one."""
+    cells = []
+    for variant in ("plain", "tuple_return"):
+        v = pd.piece.variants[variant]
+        cells += [v.returns_tuple, v.normalized, v.aot_key.key, v.aot_key.bundled,
+                  v.inductor_key.key, v.inductor_key.bundled]
+    return (pd.piece.outputs, tuple(d.kind for d in pd.drift), piece_verdict(pd), *cells)
+
+
+def layer_runs(result: DiffResult) -> list[tuple[str, PieceDiff, int]]:
+    """The table's rows: (label, the piece shown, split ops folded in after it).
+
+    A repeated layer makes the same compiled piece between splitting ops over and over: a
+    run of such pieces whose rows would read alike (same keys, both variants, same verdict),
+    each followed by split ops that are not compiled, shares one row
+    (``g0/submod_4 … g0/submod_92 (46 pieces)``) and one line for the split ops between, so
+    an 80-layer model reads as a handful of rows. Anything else has a row of its own; the
+    JSON and markdown reports keep every piece.
+    """
+    units: list[tuple[PieceDiff, list[PieceDiff]]] = []
+    loose: list[PieceDiff] = []  # split ops before the first compiled piece
+    for pd in result.pieces:
+        if pd.piece.splitting_op and units:
+            units[-1][1].append(pd)
+        elif pd.piece.splitting_op:
+            loose.append(pd)
+        else:
+            units.append((pd, []))
+    rows: list[tuple[str, PieceDiff, int]] = [(pd.piece.id, pd, 0) for pd in loose]
+    i = 0
+    while i < len(units):
+        first, splits = units[i]
+        j = i + 1
+        quiet = all(piece_verdict(s) == "not compiled" and not s.drift for s in splits)
+        while quiet and splits and j < len(units) and \
+                _row_look(units[j][0]) == _row_look(first) and units[j][1] and \
+                all(piece_verdict(s) == "not compiled" and not s.drift for s in units[j][1]):
+            j += 1
+        if j - i >= 3:
+            run = units[i:j]
+            label = f"{first.piece.id} … {run[-1][0].piece.id} ({len(run)} pieces)"
+            rows.append((label, first, sum(len(s) for _, s in run)))
+        else:
+            for pd, after in units[i:j]:
+                rows.append((pd.piece.id, pd, 0))
+                rows.extend((s.piece.id, s, 0) for s in after)
+        i = j
+    return rows
 
 
 def _unsplit(result: DiffResult) -> bool:
