@@ -232,3 +232,35 @@ def test_vllm_profile_says_which_pieces_vllm_serves_from_memory():
             "other 2 are served from memory at every start") in " ".join(text.split())
     plain = dedup.analyse(analyse("llama.py:build_4", profile="torch-compile"))
     assert "served from memory" not in renderers()["rich"](plain, color=False)
+
+
+def test_pieces_built_from_different_modules_are_named_with_the_module_that_differs():
+    # fixtures/mixed_layers.py: layer 0 dense (DenseMLP), layers 1-5 ExpertsMLP, as
+    # DeepSeek's first dense layers. The piece after layer 0 cannot share with the four after
+    # layers 1-4; the report says which module differs, and that no key is at fault.
+    result = dedup.analyse(analyse("mixed_layers.py"))
+    v = result.variant("tuple_return")
+    assert (v.compiled, v.structures, v.kind("aot_key").unique) == (7, 4, 4)
+    assert v.missed == ()
+    by_pieces = {k.pieces: [p.text() for p in k.parts] for k in v.kinds_built}
+    typical = ("g0/submod_4", "g0/submod_6", "g0/submod_8", "g0/submod_10")
+    assert "layer i mlp (ExpertsMLP)" in by_pieces[typical]
+    assert "layer i mlp (DenseMLP)" in by_pieces[("g0/submod_2",)]
+    assert v.structural == (
+        "g0/submod_2 does not share with g0/submod_4 … g0/submod_10 (4 pieces): layer i has "
+        "mlp (DenseMLP) where the others have mlp (ExpertsMLP)",
+        "Layers built from different modules compile once per kind: expected, and no key is "
+        "at fault",
+        "One of a kind at the ends: g0/submod_0 (embed (Linear)); g0/submod_12 (norm "
+        "(LayerNorm)).",
+    )
+    from cachekey_cli.dedup.data import section
+
+    data = section(result)["variants"]["tuple_return"]
+    assert data["structural"] == list(v.structural)
+    assert data["kinds"][1]["built_from"] == by_pieces[("g0/submod_2",)]
+
+
+def test_identical_layers_get_no_structural_reason_beyond_the_ends():
+    v = dedup.analyse(analyse("llama.py:build_4")).variant("tuple_return")
+    assert len(v.structural) == 1 and v.structural[0].startswith("One of a kind at the ends: ")

@@ -50,6 +50,9 @@ def _variant(v: VariantDedup) -> dict[str, Any]:
         },
         "fingerprints": dict(sorted(v.fingerprints.items())),
         "missed": [_missed(m) for m in v.missed],
+        "kinds": [{"pieces": list(k.pieces), "fingerprint": k.fingerprint,
+                   "built_from": [p.text() for p in k.parts]} for k in v.kinds_built],
+        "structural": list(v.structural),
         "text": v.sentence(),
     }
 

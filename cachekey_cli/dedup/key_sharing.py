@@ -67,6 +67,10 @@ class VariantDedup:
     kinds: tuple[KindDedup, ...]
     missed: tuple[MissedShare, ...]
     fingerprints: Mapping[str, str] = field(default_factory=dict)  # piece id -> fingerprint
+    # why pieces of different structure cannot share: the modules each kind is built from
+    # (structures.reasons), and the kinds themselves
+    kinds_built: tuple[Any, ...] = ()
+    structural: tuple[str, ...] = ()
 
     def kind(self, name: str) -> KindDedup:
         return next(k for k in self.kinds if k.kind == name)
@@ -133,15 +137,19 @@ def analyse(run: Any, *, with_effect: bool = False) -> DedupResult:
             for p in analysis.pieces
             if not p.splitting_op and (raw := run.raw.get((p.graph, p.name, variant)))
         }
-        variants.append(_variant(analysis, variant, structures, setting))
+        graphs = {p.id: raw.gm for p in analysis.pieces
+                  if not p.splitting_op and (raw := run.raw.get((p.graph, p.name, variant)))}
+        variants.append(_variant(analysis, variant, structures, setting, graphs))
     effect = normalize_effect(run) if with_effect and setting is not None else None
     return DedupResult(analysis, tuple(variants), setting, source, effect)
 
 
 def _variant(
-    analysis: Analysis, variant: str, structures: Mapping[str, Any], normalize: bool | None
+    analysis: Analysis, variant: str, structures: Mapping[str, Any], normalize: bool | None,
+    graphs: Mapping[str, Any] | None = None,
 ) -> VariantDedup:
     from cachekey_cli.dedup import fingerprint
+    from cachekey_cli.dedup import structures as built
 
     compiled = [p for p in analysis.pieces if not p.splitting_op]
     kinds = tuple(_groups(compiled, variant, kind) for kind in DEDUP_KINDS)
@@ -161,6 +169,8 @@ def _variant(
         if normalize:  # the AOT key renames placeholders to p_0, p_1, …: names are invisible
             diffs = tuple(d for d in diffs if d.kind != "input name")
         missed.append(_missed(fp, members, variant, partitions, split, diffs, normalize))
+    prints = {pid: s.fingerprint for pid, s in structures.items()}
+    found = built.kinds(prints, graphs, [p.id for p in compiled]) if graphs else ()
     return VariantDedup(
         variant=variant,
         pieces=len(analysis.pieces),
@@ -168,7 +178,9 @@ def _variant(
         structures=len(by_print),
         kinds=kinds,
         missed=tuple(missed),
-        fingerprints={pid: s.fingerprint for pid, s in structures.items()},
+        fingerprints=prints,
+        kinds_built=found,
+        structural=built.reasons(found),
     )
 
 

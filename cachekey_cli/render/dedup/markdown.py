@@ -27,6 +27,9 @@ def section(result: DedupResult) -> list[str]:
         lines += ["", "#### Isomorphic pieces that do not share a key (tuple_return)", ""]
         for m in v.missed:
             lines.append(f"- {', '.join(f'`{p}`' for p in m.pieces)}: {m.explanation}")
+    if v.structural:
+        lines += ["", "#### Pieces built from different modules (tuple_return)", ""]
+        lines += [f"- {line}" for line in v.structural]
     setting = {True: "on", False: "off", None: "unavailable"}[result.normalize_inputs]
     lines += ["", f"`autograd_cache_normalize_inputs` {setting} ({result.normalize_source})."]
     if result.effect is not None:

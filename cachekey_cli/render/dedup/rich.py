@@ -85,9 +85,10 @@ def section(result: DedupResult, width: int = 100) -> list[Any]:
         if v.variant != "tuple_return" and _same(v, result.variant("tuple_return")):
             continue
         groups, missed = _groups(v), _missed(v, width)
-        if groups or missed:
+        built = [_indent(Text(line, style="italic"), 2) for line in v.structural]
+        if groups or missed or built:
             out.append(Text(f"{v.variant}", style="bold"))
-        out += groups + missed
+        out += groups + missed + built
     setting = {True: "on", False: "off", None: "unavailable"}[result.normalize_inputs]
     norm = Text(f"autograd_cache_normalize_inputs {setting} ({result.normalize_source})", "dim")
     if result.effect is not None:
@@ -120,7 +121,7 @@ def vllm_reuse_line(result: DedupResult) -> str | None:
 def _same(a: VariantDedup, b: VariantDedup) -> bool:
     return a.sentence() == b.sentence() and [m.pieces for m in a.missed] == [
         m.pieces for m in b.missed
-    ]
+    ] and a.structural == b.structural
 
 
 def render(result: DedupResult, *, color: bool = True, width: int = 100, **_: Any) -> str:
