@@ -44,7 +44,8 @@ def _groups(v: VariantDedup) -> list[Any]:
             if len(g.pieces) > 1:
                 line = Text(f"{LABEL[kind]:<8} ", style="dim")
                 line.append(g.key[1 : SHORT + 1], style="cyan")
-                line.append(f"  shared by {len(g.pieces)}: " + ", ".join(g.pieces))
+                shown = g.pieces if len(g.pieces) <= 6 else (*g.pieces[:3], "…", g.pieces[-1])
+                line.append(f"  shared by {len(g.pieces)}: " + ", ".join(shown))
                 out.append(_indent(line, 2))
     return out
 

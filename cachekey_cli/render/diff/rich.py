@@ -134,9 +134,12 @@ def profile_rows(a: Any) -> list[tuple[str, Text]]:
             line.append(f"\n{info.settings['platform.differs']}", style="yellow")
         rows.append(("platform", line))
     for item in info.not_reproduced:
-        what = item.split(":", 1)[0]
+        what, _, why = item.partition(": ")
         label = "vLLM's post-grad pass manager" if what == "post_grad_custom_post_pass" else what
-        rows.append(("missing", Text(f"{label}: not reproduced", style="yellow")))
+        line = Text(f"{label}: not reproduced", style="yellow")
+        if why:
+            line.append(f"\n{why}", style="dim")
+        rows.append(("missing", line))
     for note in info.notes:
         rows.append(("note", Text(note, style="dim")))
     return rows
@@ -190,12 +193,15 @@ def _row_look(pd: PieceDiff) -> tuple[Any, ...]:
 def layer_runs(result: DiffResult) -> list[tuple[str, PieceDiff, int]]:
     """The table's rows: (label, the piece shown, split ops folded in after it).
 
-    A repeated layer makes the same compiled piece between splitting ops over and over: a
-    run of such pieces whose rows would read alike (same keys, both variants, same verdict),
-    each followed by split ops that are not compiled, shares one row
-    (``g0/submod_4 … g0/submod_92 (46 pieces)``) and one line for the split ops between, so
-    an 80-layer model reads as a handful of rows. Anything else has a row of its own; the
-    JSON and markdown reports keep every piece.
+    Repeated layers make the same compiled pieces between splitting ops over and over:
+    one kind for a dense model, a cycle of kinds for a hybrid one (three linear-attention
+    layers, then a full-attention one). Where a cycle of 1 to 8 compiled pieces repeats at
+    least three times, each followed by split ops that are not compiled, and its rows would
+    read alike (same keys, both variants, same verdict), the cycle is shown once, each row
+    labelled with the pieces it stands for (``g0/submod_4 … submod_92``, ``(46 pieces)`` or
+    ``(11 pieces, every 4th)`` below), then one line for the split ops between. An 80-layer
+    model reads as a handful of rows. Anything else has a row of its own; JSON and markdown
+    keep every piece.
     """
     units: list[tuple[PieceDiff, list[PieceDiff]]] = []
     loose: list[PieceDiff] = []  # split ops before the first compiled piece
@@ -206,26 +212,50 @@ def layer_runs(result: DiffResult) -> list[tuple[str, PieceDiff, int]]:
             loose.append(pd)
         else:
             units.append((pd, []))
+    looks = [_row_look(pd) if after and all(
+        piece_verdict(s) == "not compiled" and not s.drift for s in after) else None
+        for pd, after in units]
     rows: list[tuple[str, PieceDiff, int]] = [(pd.piece.id, pd, 0) for pd in loose]
     i = 0
     while i < len(units):
-        first, splits = units[i]
-        j = i + 1
-        quiet = all(piece_verdict(s) == "not compiled" and not s.drift for s in splits)
-        while quiet and splits and j < len(units) and \
-                _row_look(units[j][0]) == _row_look(first) and units[j][1] and \
-                all(piece_verdict(s) == "not compiled" and not s.drift for s in units[j][1]):
-            j += 1
-        if j - i >= 3:
-            run = units[i:j]
-            label = f"{first.piece.id} … {run[-1][0].piece.id} ({len(run)} pieces)"
-            rows.append((label, first, sum(len(s) for _, s in run)))
-        else:
-            for pd, after in units[i:j]:
-                rows.append((pd.piece.id, pd, 0))
-                rows.extend((s.piece.id, s, 0) for s in after)
-        i = j
+        period, reach = _cycle(looks, i)
+        if period:
+            for k in range(period):
+                members = [units[m][0] for m in range(i + k, reach, period)]
+                every = "" if period == 1 else f", every {_ordinal(period)}"
+                rows.append((f"{members[0].piece.id} … {members[-1].piece.name}\n"
+                             f"({len(members)} pieces{every})", members[0], 0))
+            label, first, _ = rows[-1]
+            rows[-1] = (label, first, sum(len(after) for _, after in units[i:reach]))
+            i = reach
+            continue
+        pd, after = units[i]
+        rows.append((pd.piece.id, pd, 0))
+        rows.extend((s.piece.id, s, 0) for s in after)
+        i += 1
     return rows
+
+
+def _cycle(looks: list[Any], start: int, longest: int = 8, repeats: int = 3
+           ) -> tuple[int, int]:
+    """(period, end) of the shortest cycle of row looks that repeats from ``start`` at
+    least ``repeats`` times, with ``end`` past its last whole repeat; (0, start) if none."""
+    for period in range(1, longest + 1):
+        if start + period * repeats > len(looks):
+            break
+        cycle = looks[start:start + period]
+        if None in cycle:
+            continue
+        end = start + period
+        while end + period <= len(looks) and looks[end:end + period] == cycle:
+            end += period
+        if (end - start) // period >= repeats:
+            return period, end
+    return 0, start
+
+
+def _ordinal(n: int) -> str:
+    return {2: "2nd", 3: "3rd"}.get(n, f"{n}th")
 
 
 def _unsplit(result: DiffResult) -> bool:

@@ -152,7 +152,7 @@ class InstalledVllmProfile(VllmProfile):
 
     def built_as(self, changes: tuple[str, ...], differs: tuple[str, ...] = ()) -> None:
         self.build_changes = tuple(changes)
-        self.unmirrored.extend(f"--platform cuda: {line}" for line in differs)
+        self.unmirrored.extend(differs)
 
     def dynamic_dims(self, module: Any, args: tuple[Any, ...],
                      kwargs: dict[str, Any] | None = None) -> tuple[str, ...] | None:
