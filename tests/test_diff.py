@@ -160,3 +160,31 @@ def test_default_split_ops_are_recorded_as_requested(transformer_run):
     model = transformer_run.analysis.model
     assert model.split_ops == DEFAULT_SPLIT_OPS and model.split_ops_origin == "default"
     assert model.matched_ops == ("torch.nn.functional.scaled_dot_product_attention",)
+
+
+def test_rich_table_folds_repeated_layers_into_one_row():
+    # fixtures/llama.py:build_8: 8 identical layers split at attention. The 7 pieces between
+    # attention calls read alike; the terminal table gives them one row and one line for
+    # their split ops, and the first and last pieces rows of their own.
+    from cachekey_cli.render.diff import rich as diff_rich
+
+    result = compare.diff(analyse("llama.py:build_8").analysis)
+    rows = diff_rich.layer_runs(result)
+    assert [label for label, _, _ in rows] == [
+        "g0/submod_0", "g0/submod_1", "g0/submod_2 … submod_14\n(7 pieces)", "g0/submod_16",
+    ]
+    assert [splits for _, _, splits in rows] == [0, 0, 7, 0]
+    text = diff_rich.render(result, color=False, width=100)
+    assert "+ 7 split-op pieces" in text and "g0/submod_8 " not in text
+    assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_rich_table_folds_a_cycle_of_layer_kinds_every_nth():
+    # fixtures/mixed_layers.py with its layers in a cycle of two kinds (dense, experts),
+    # as a hybrid model alternates its layers: each kind of piece gets one row, "every 2nd".
+    from cachekey_cli.render.diff import rich as diff_rich
+
+    result = compare.diff(analyse("mixed_layers.py:build_cycle").analysis)
+    labels = [label for label, _, _ in diff_rich.layer_runs(result)]
+    assert "g0/submod_2 … submod_14\n(4 pieces, every 2nd)" in labels, labels
+    assert "g0/submod_4 … submod_16\n(4 pieces, every 2nd)" in labels, labels
