@@ -11,7 +11,10 @@ Each shape is a Hugging Face ``config.json`` with a real model's sizes and no we
 (``fixtures/vllm/models/``): Llama-3-8B, Llama-3-70B (80 layers), Qwen3-30B-A3B (48 MoE
 layers, 128 experts) and Qwen3-Next-80B-A3B (48 layers, 3 of 4 Gated DeltaNet, 512
 experts), keyed for ``--platform cuda`` in bf16. Both commands take the same serve
-arguments. Every run is a fresh process of vLLM's venv; the two alternate, pair by pair,
+arguments and the same ``VLLM_CACHE_ROOT``, one per shape, warmed by one untimed run of
+each: vLLM keeps there what it learns about a model class (``modelinfos/``; on a cold root
+it inspects the class in a subprocess, about 10 s here), which a server's root has from its
+first start. Every run is a fresh process of vLLM's venv; the two alternate, pair by pair,
 and the ratios are medians of the pairs' ratios (wall, peak RSS of the process from
 ``os.wait4``).
 
@@ -101,12 +104,19 @@ def _brief(m: dict[str, Any]) -> dict[str, Any]:
 
 
 def bench_shape(python: str, name: str, model: Path, reps: int, guards: bool) -> dict[str, Any]:
-    env = _env(PYTHONPATH=str(ROOT))
+    with tempfile.TemporaryDirectory(prefix="cachekey-floor-") as root:
+        return _bench_shape(python, name, model, reps, guards, root)
+
+
+def _bench_shape(python: str, name: str, model: Path, reps: int, guards: bool, root: str
+                 ) -> dict[str, Any]:
+    env = _env(PYTHONPATH=str(ROOT), VLLM_CACHE_ROOT=root)
+    measure(floor_cmd(python, model, root), env, f"{name} vLLM floor (warm-up)")
+    measure(cachekey_cmd(python, model), env, f"{name} cachekey (warm-up)")
     pairs: list[dict[str, Any]] = []
     keyed: dict[str, Any] = {}
     for _rep in range(reps):
-        with tempfile.TemporaryDirectory(prefix="cachekey-floor-") as root:
-            floor = measure(floor_cmd(python, model, root), env, f"{name} vLLM floor")
+        floor = measure(floor_cmd(python, model, root), env, f"{name} vLLM floor")
         ck = measure(cachekey_cmd(python, model), env, f"{name} cachekey diff vllm:")
         if _ok(ck) and not keyed:
             doc = json.loads(ck["_stdout"])
@@ -128,17 +138,16 @@ def bench_shape(python: str, name: str, model: Path, reps: int, guards: bool) ->
             row[f"{side}_rss_mb"] = round(statistics.median(p[side]["peak_rss_mb"]
                                                             for p in done), 1)
     if guards:
-        row["guard_rebuild"] = time_guard_rebuild(python, name, model, env)
+        row["guard_rebuild"] = time_guard_rebuild(python, name, model, env, root)
     return row
 
 
-def time_guard_rebuild(python: str, name: str, model: Path, env: dict[str, str]
+def time_guard_rebuild(python: str, name: str, model: Path, env: dict[str, str], root: str
                        ) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="cachekey-floor-") as root:
-        out = os.path.join(root, "guards.json")
-        cmd = [python, "-c", GUARD_TIMER, *floor_cmd(python, model, root)[1:]]
-        m = measure(cmd, {**env, "GUARD_TIMES_OUT": out}, f"{name} floor, guards timed")
-        spent = json.loads(Path(out).read_text()) if os.path.exists(out) else {}
+    out = os.path.join(root, "guards.json")
+    cmd = [python, "-c", GUARD_TIMER, *floor_cmd(python, model, root)[1:]]
+    m = measure(cmd, {**env, "GUARD_TIMES_OUT": out}, f"{name} floor, guards timed")
+    spent = json.loads(Path(out).read_text()) if os.path.exists(out) else {}
     return {"calls": spent.get("calls"), "seconds": round(spent.get("seconds", 0.0), 2),
             "floor_wall_s": m["wall_s"], "exit_code": m["exit_code"]}
 
