@@ -75,7 +75,7 @@ test-vllm: $(VLLM_STAMP) $(STAMP)
 # The coverage table of vLLM's text-generation architectures (docs/vllm-coverage.md, raw
 # results in fixtures/vllm_releases/$(VLLM)/registry-sweep.json): a tiny config of each from
 # transformers' own config class, keyed by cachekey in a fresh process, then every keyed one
-# compared with a real vLLM compile, one at a time (heavy: about an hour on 2 cores).
+# compared with a real vLLM compile, one at a time (heavy: 70 minutes on 2 cores, 2026-12-08).
 sweep-vllm: $(VLLM_STAMP)
 	$(VLLM_BIN)/python fixtures/vllm/registry_sweep.py --real
 
