@@ -27,7 +27,7 @@ VLLM_VENV ?= .venv-vllm-$(VLLM)
 VLLM_BIN := $(VLLM_VENV)/bin
 VLLM_STAMP := $(VLLM_VENV)/.cachekey-vllm-installed
 
-.PHONY: demo test test-torch214 test-torch215 test-vllm lint bench bench-vllm bench-plugin clean
+.PHONY: demo test test-torch214 test-torch215 test-vllm sweep-vllm lint bench bench-vllm bench-plugin clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,13 @@ test-vllm: $(VLLM_STAMP) $(STAMP)
 	$(VLLM_BIN)/python -m pytest -q -p no:cacheprovider tests/real_vllm
 	CACHEKEY_VLLM_PYTHON="$(abspath $(VLLM_BIN))/python" $(BIN)/python -m pytest -q \
 		-p no:cacheprovider tests/test_vllm_cache_model.py tests/test_cache_hits_vllm.py -k live
+
+# The coverage table of vLLM's text-generation architectures (docs/vllm-coverage.md, raw
+# results in fixtures/vllm_releases/$(VLLM)/registry-sweep.json): a tiny config of each from
+# transformers' own config class, keyed by cachekey in a fresh process, then every keyed one
+# compared with a real vLLM compile, one at a time (heavy: 70 minutes on 2 cores, 2026-12-08).
+sweep-vllm: $(VLLM_STAMP)
+	$(VLLM_BIN)/python fixtures/vllm/registry_sweep.py --real
 
 lint: $(STAMP)
 	$(BIN)/ruff check cachekey_cli tests benchmarks
