@@ -111,3 +111,26 @@ def test_bad_config_override_is_input_error(capsys):
     assert code == 3 and "unknown inductor config key" in capsys.readouterr().err
     code = run_cli(["diff", fixture_path("mlp.py"), "--inductor-config", "fallback_random=maybe"])
     assert code == 3 and "bad value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("target", "hint"), [
+    ("fixtures/broken.py", "fix the model or the args returned by the factory"),
+    ("vllm:./qwen3", "check the config.json and the serve arguments"),
+])
+def test_a_forward_that_fails_eagerly_points_at_what_built_the_model(target, hint):
+    # a vllm: model has no factory: vLLM built it from a config.json and serve arguments
+    import torch
+
+    from cachekey_cli.analysis.capture import _classify_failure
+    from cachekey_cli.errors import InputError
+    from cachekey_cli.sources.model import LoadedModel, ModelSpec
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise ValueError("bad shape")
+
+    model = LoadedModel(ModelSpec(target=target, factory="build", is_file=False), Broken(),
+                        (torch.ones(2),), {}, None)
+    error = _classify_failure(model, RuntimeError("dynamo"))
+    assert isinstance(error, InputError) and "bad shape" in str(error)
+    assert hint in error.hint

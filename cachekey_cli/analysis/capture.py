@@ -160,9 +160,12 @@ def _classify_failure(model: LoadedModel, exc: Exception) -> Exception:
         with torch.inference_mode(), contextlib.redirect_stdout(sys.stderr):
             model.module(*model.args, **model.kwargs)
     except Exception as eager:
+        built_by_vllm = model.spec.target.startswith("vllm:")
         return InputError(
             f"the model's forward failed on the example inputs: {exception_line(eager)}",
-            "fix the model or the args returned by the factory",
+            "vLLM's own class fails on this config: check the config.json and the serve "
+            "arguments (vLLM's server would stop the same way)" if built_by_vllm
+            else "fix the model or the args returned by the factory",
         )
     return InternalError(
         f"Dynamo could not trace {model.spec.display}: {exception_line(exc)}",
