@@ -66,7 +66,24 @@ def test_in_place_removal_leaves_what_torchs_rebuild_leaves():
 
 
 def test_torchs_methods_are_back_afterwards():
+    if not torchapi.guard_removal_applies():
+        pytest.skip("this torch's GuardsSet is not the one the in-place removal knows")
     before = (GuardsSet.remove_guards_with_source, GuardsSet.get_guards_for_source)
     with torchapi.guard_removal_in_place():
         assert GuardsSet.remove_guards_with_source is not before[0]
     assert (GuardsSet.remove_guards_with_source, GuardsSet.get_guards_for_source) == before
+
+
+def test_the_probe_refuses_a_removal_that_leaves_other_guards(monkeypatch):
+    # the once-per-process probe is what keeps another torch's GuardsSet from the in-place
+    # removal: an implementation that drops only the synthetic input's own guards (not
+    # those on a chain from it) must not pass it
+    from cachekey_cli.torchapi import dynamo
+
+    def shallow(self, source):
+        for guard in [g for g in self.inner if g.originating_source == source]:
+            self.inner.discard(guard)
+
+    assert dynamo._probe_guard_removal()
+    monkeypatch.setattr(dynamo, "_remove_in_place", shallow)
+    assert not dynamo._probe_guard_removal()

@@ -151,47 +151,93 @@ def guard_removal_in_place() -> Iterator[None]:
     and a lookup in the index (``get_guards_for_source``) returns only guards still in the
     set, in set order: what torch's rebuilt index would hold (torch itself discards from the
     set in place and leaves the index alone, in ``LazyVariableTracker.realize``). Guards are
-    in no cache key. Left alone where torch's ``GuardsSet`` lacks what this works on.
+    in no cache key. Torch is left alone unless its ``GuardsSet`` has the shape this works
+    on and a small probe set ends up the same both ways (``guard_removal_applies``).
     """
-    guards = getattr(torch, "_guards", None)
-    cls = getattr(guards, "GuardsSet", None)
-    if cls is None or not hasattr(cls, "remove_guards_with_source"):
+    cls = _guards_set_class()
+    if not guard_removal_applies():
         yield
         return
-    from torch._dynamo.source import is_from_source
-
     original = cls.remove_guards_with_source
-    original_lookup = getattr(cls, "get_guards_for_source", None)
-
-    def lookup(self: Any, source: Any) -> list[Any]:
-        found = dict.fromkeys(g for g in self.source_to_guards.get(source, ())
-                              if g in self.inner)
-        return list(found)
-
-    def remove_in_place(self: Any, source: Any) -> None:
-        index = getattr(self, "source_to_guards", None)
-        if index is None or not hasattr(self.inner, "discard"):
-            return original(self, source)  # type: ignore[no-any-return]
-        doomed = [g for g in self.inner if is_from_source(g.originating_source, source)]
-        for guard in doomed:
-            self.inner.discard(guard)
-        for origin in {g.originating_source for g in doomed}:
-            kept = [g for g in index.get(origin, ()) if g in self.inner]
-            if kept:
-                index[origin] = kept
-            else:
-                index.pop(origin, None)
-        return None
-
-    cls.remove_guards_with_source = remove_in_place
-    if original_lookup is not None:
-        cls.get_guards_for_source = lookup
+    original_lookup = cls.get_guards_for_source
+    cls.remove_guards_with_source = _remove_in_place
+    cls.get_guards_for_source = _lookup_kept
     try:
         yield
     finally:
         cls.remove_guards_with_source = original
-        if original_lookup is not None:
-            cls.get_guards_for_source = original_lookup
+        cls.get_guards_for_source = original_lookup
+
+
+def _guards_set_class() -> Any:
+    return getattr(getattr(torch, "_guards", None), "GuardsSet", None)
+
+
+def _remove_in_place(self: Any, source: Any) -> None:
+    from torch._dynamo.source import is_from_source
+
+    index = self.source_to_guards
+    doomed = [g for g in self.inner if is_from_source(g.originating_source, source)]
+    for guard in doomed:
+        self.inner.discard(guard)
+    for origin in {g.originating_source for g in doomed}:
+        kept = [g for g in index.get(origin, ()) if g in self.inner]
+        if kept:
+            index[origin] = kept
+        else:
+            index.pop(origin, None)
+
+
+def _lookup_kept(self: Any, source: Any) -> list[Any]:
+    return list(dict.fromkeys(g for g in self.source_to_guards.get(source, ())
+                              if g in self.inner))
+
+
+_APPLIES: list[bool] = []
+
+
+def guard_removal_applies() -> bool:
+    """Whether this torch's ``GuardsSet`` is the one ``guard_removal_in_place`` knows: the
+    method, an index by originating source, a lookup, and a probe set (guards on a plain
+    source, on a synthetic input and on a chain from it) left the same by torch's removal
+    and by the in-place one. Probed once per process."""
+    if not _APPLIES:
+        _APPLIES.append(_probe_guard_removal())
+    return _APPLIES[0]
+
+
+def _probe_guard_removal() -> bool:
+    cls = _guards_set_class()
+    if cls is None or not all(hasattr(cls, name) for name in (
+            "remove_guards_with_source", "get_guards_for_source", "add")):
+        return False
+    try:
+        from torch._dynamo.guards import GuardBuilder
+        from torch._dynamo.source import AttrSource, LocalSource, SyntheticLocalSource
+        from torch._guards import Guard
+
+        synthetic = SyntheticLocalSource("cachekey_probe")
+        sources = [LocalSource("x"), synthetic, AttrSource(synthetic, "name"),
+                   AttrSource(LocalSource("x"), "w")]
+
+        def made() -> Any:
+            guard_set = cls()
+            for s in sources:
+                for fn in (GuardBuilder.TYPE_MATCH, GuardBuilder.CONSTANT_MATCH):
+                    guard_set.add(Guard(originating_source=s, create_fn=fn),
+                                  collect_debug_stack=False)
+            return guard_set
+
+        theirs, ours = made(), made()
+        if not isinstance(getattr(ours, "source_to_guards", None), dict) or \
+                not hasattr(ours.inner, "discard"):
+            return False
+        cls.remove_guards_with_source(theirs, synthetic)
+        _remove_in_place(ours, synthetic)
+        return list(theirs.inner) == list(ours.inner) and all(
+            cls.get_guards_for_source(theirs, s) == _lookup_kept(ours, s) for s in sources)
+    except Exception:  # another torch's internals: leave its own method in place
+        return False
 
 
 def is_graph_break(exc: BaseException) -> bool:
