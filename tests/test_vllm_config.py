@@ -116,3 +116,17 @@ def test_the_header_names_vllm_its_mode_range_and_folders(transformer_run):
     assert "(vLLM 0.33.0 (importable)) · vLLM mode `aot-compile, per-piece artifacts` · " \
         "range [1, 2048]" in md
     assert "vLLM folder: `torch_compile_cache/9cba4f2ddb/rank_0_0/backbone;" in md
+
+
+def test_an_inspection_failure_is_named_by_its_last_exception_line():
+    # vLLM's registry logs the subprocess's traceback and carries on; the cause is the last
+    # "SomeError: message" line of it
+    from cachekey_cli.vllm.config.from_serve import inspection_cause
+
+    logged = ("Error raised in subprocess:\nTraceback (most recent call last):\n"
+              '  File "x.py", line 3, in <module>\n    raise NotImplementedError(...)\n'
+              "NotImplementedError: Mistral Large 4 is only supported on NVIDIA and AMD GPUs.\n")
+    assert inspection_cause([logged]) == (
+        "NotImplementedError: Mistral Large 4 is only supported on NVIDIA and AMD GPUs.")
+    assert inspection_cause(["no traceback here"]) is None
+    assert inspection_cause([]) is None

@@ -76,3 +76,29 @@ def test_the_coverage_table_names_every_registry_architecture():
     named = set(re.findall(r"^\| `([^`]+)` \|", table, re.M))
     missing = set(_sweep().registry_architectures()) - named
     assert not missing, f"not in docs/vllm-coverage.md (make sweep-vllm): {sorted(missing)}"
+
+
+def test_a_class_vllm_cannot_inspect_here_is_named_with_its_own_error(tmp_path):
+    """Mistral Large 4's module refuses non-GPU hosts inside vLLM's inspection subprocess;
+    vLLM logs that and then fails the config with only "failed to be inspected". cachekey's
+    one line carries the module's own error instead, and says no serve argument fixes it."""
+    import os
+    import subprocess
+    import sys
+
+    sweep = _sweep()
+    archs = sweep.registry_architectures()
+    if "MistralLarge4ForCausalLM" not in archs:
+        pytest.skip("this vLLM has no MistralLarge4ForCausalLM")
+    (row,) = sweep.write_configs(tmp_path, {"MistralLarge4ForCausalLM":
+                                            archs["MistralLarge4ForCausalLM"]})
+    env = {**os.environ, "VLLM_CACHE_ROOT": str(tmp_path / "vllm")}
+    done = subprocess.run(
+        [sys.executable, "-m", "cachekey_cli", "-q", "diff", f"vllm:{row['folder']}",
+         "--platform", "cuda", "--", "--dtype", "float32"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    line = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert line.startswith("cachekey: error: vLLM could not inspect the model class"), line
+    assert "NotImplementedError: Mistral Large 4 is only supported on NVIDIA and AMD GPUs" \
+        in line, line

@@ -87,13 +87,24 @@ def build_config(spec: ServeSpec) -> Serve:
                          "pass them after -- as to vllm serve") from exc
     if getattr(namespace, "model_tag", None) is not None:  # vllm serve's positional MODEL
         namespace.model = namespace.model_tag
+    inspected: list[str] = []
     try:
-        cli_args.validate_parsed_serve_args(namespace)
-        engine = AsyncEngineArgs.from_cli_args(namespace)
-        with _cuda_needs_no_triton(release, spec.platform):
-            config = engine.create_engine_config(usage_context=UsageContext.OPENAI_API_SERVER)
+        with _inspection_failures(inspected):
+            cli_args.validate_parsed_serve_args(namespace)
+            engine = AsyncEngineArgs.from_cli_args(namespace)
+            with _cuda_needs_no_triton(release, spec.platform):
+                config = engine.create_engine_config(
+                    usage_context=UsageContext.OPENAI_API_SERVER)
         probe.logs_to_stderr()  # building the config set vLLM's logging up again
     except Exception as exc:
+        cause = inspection_cause(inspected)
+        if cause is not None:
+            raise InputError(
+                f"vLLM could not inspect the model class for this config.json's architecture "
+                f"on this host: {cause}",
+                "vLLM's own server stops the same way on this host (it imports the class in "
+                "a subprocess to inspect it); key it where that class loads, such as the "
+                "serving image") from exc
         if release.cpu_needs_triton and TRITON_REFUSAL in str(exc):
             raise InputError(
                 f"vLLM {vllm.__version__} would not start on this host: its x86 CPU platform "
@@ -106,6 +117,44 @@ def build_config(spec: ServeSpec) -> Serve:
     if spec.platform == "host":
         return Serve(config, host, host)
     return Serve(config, spec.platform, host, _as_cuda(config))
+
+
+@contextlib.contextmanager
+def _inspection_failures(found: list[str]) -> Any:
+    """While vLLM builds the config: the exceptions its model registry logs when inspecting
+    a model class fails (``registry._try_inspect_model_cls`` logs them and carries on; the
+    config then fails with only "failed to be inspected")."""
+    import logging
+
+    # the registry's own logger, watched where its records pass (Logger.handle): vLLM's
+    # logging config, applied while the config is built, drops any handler added before
+    logger = logging.getLogger("vllm.model_executor.models.registry")
+    handle = logger.handle
+
+    def watched(record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR and record.exc_info and \
+                record.exc_info[1] is not None and \
+                record.getMessage().startswith("Error in inspecting model architecture"):
+            found.append(str(record.exc_info[1]))
+        handle(record)
+
+    logger.handle = watched  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del logger.handle
+
+
+def inspection_cause(failures: list[str]) -> str | None:
+    """The last ``SomeError: message`` line of the last inspection failure vLLM logged (its
+    subprocess's traceback), or None."""
+    for text in reversed(failures):
+        for line in reversed(text.strip().splitlines()):
+            line = line.strip()
+            head = line.split(":", 1)[0]
+            if ":" in line and head.isidentifier() and head.endswith(("Error", "Exception")):
+                return line
+    return None
 
 
 @contextlib.contextmanager
