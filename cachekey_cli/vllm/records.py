@@ -10,6 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# the profile setting that says vLLM files no index for this model (compile/installed.py sets
+# it, warm_start/lookup.py reads it)
+INDEX_SETTING = "vllm.index"
+NO_INDEX = ("none: the model is decorated use_aot_compile=False, so every start compiles each "
+            "piece through Inductor's cache in the hash folder")
+
 
 @dataclass(frozen=True)
 class CodeEntry:

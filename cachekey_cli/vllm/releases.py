@@ -138,6 +138,12 @@ class Release:
     # --platform cuda: where the model build picks CUDA's forward paths (None: not checked,
     # the model is built as this host builds it)
     cuda_build: CudaBuild | None = None
+    # without AOT compile (VLLM_USE_AOT_COMPILE=0, or a model decorated use_aot_compile=False,
+    # as vLLM's Transformers backend is), where Inductor's cache is while a piece compiles:
+    # "hash_folder" (InductorStandaloneAdaptor.initialize_cache points TORCHINDUCTOR_CACHE_DIR
+    # at <hash>/rank_<r>_<dp>/inductor_cache unless the cache is disabled) or "environment"
+    # (it leaves the variable to the server's environment)
+    no_aot_inductor_dir: str = "hash_folder"
 
     def names_folder(self, env_hash: str, config_hash: str, code_hash: str,
                      compiler_hash: str, raw: Mapping[str, Any] | None = None) -> str:
@@ -162,7 +168,8 @@ class Release:
 RELEASES = (
     Release("0.32.0", torch="2.13.0", layout=HASHES, code_factor="joined",
             serve_cli="vllm.entrypoints.launchers.cli_args", backend_aot_flag=False,
-            factor_api="compute_hash", cpu_needs_triton=False, env_names="9f948dcbb5e29969"),
+            factor_api="compute_hash", cpu_needs_triton=False, env_names="9f948dcbb5e29969",
+            no_aot_inductor_dir="environment"),
     Release("0.33.0", torch="2.14.0", layout=HASHES, code_factor="joined",
             serve_cli="vllm.entrypoints.common.cli_args", backend_aot_flag=True,
             factor_api="compute_hash", cpu_needs_triton=False, env_names="12841404b3dee193",

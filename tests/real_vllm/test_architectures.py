@@ -236,3 +236,41 @@ def test_the_release_row_names_what_the_installed_vllm_has():
         owner, attr = models._attr(name)
         assert isinstance(getattr(owner, attr), type), name
 
+
+
+def test_transformers_backend_warm_start_is_served_by_the_hash_folders_inductor_cache(
+        tmp_path, capsys):
+    """The Transformers backend files no index (``use_aot_compile=False``): every start
+    compiles each piece through Inductor's cache, which vLLM points at
+    ``<hash>/rank_0_0/inductor_cache``. After a real bake, ``check --cache`` calls the
+    unchanged redeploy a hit (exit 0), and a real warm start on that cache agrees: every
+    AOTAutograd lookup hits. A changed ``--max-num-batched-tokens`` names a new folder, whose
+    Inductor cache is empty: cold misses (exit 1), and the real start misses too."""
+    model, root = "tiny-helium", tmp_path / "vllm"
+    driver = [sys.executable, str(DRIVER), str(MODELS / model), "--cache-root", str(root),
+              "--mode", MODE, "--platform", "cuda"]
+    _run([*driver, "--json-out", str(tmp_path / "bake.json"), "--", *SERVE], _env(root))
+    for case, serve, code, want in (
+            ("same", SERVE, 0, {"hit"}),
+            ("4096", ("--max-num-batched-tokens", "4096", "--dtype", "float32"), 1,
+             {"miss → cold compile"})):
+        done = subprocess.run(
+            [sys.executable, "-m", "cachekey_cli", "-q", "check", f"vllm:{MODELS / model}",
+             "--platform", "cuda", "--cache", str(root), "--format", "json", "--", *serve],
+            env=_env(tmp_path / "unused"), cwd=ROOT, capture_output=True, text=True,
+            timeout=1200)
+        assert done.returncode == code, (case, done.stderr[-2000:])
+        report = json.loads(done.stdout)
+        labels = {p["label"] for p in report["pieces"] if p.get("reuses") is None}
+        assert labels == want, (case, labels)
+        warm = tmp_path / f"warm-{case}.json"
+        _run([*driver, "--json-out", str(warm), "--", *serve], _env(root))
+        counters = json.loads(warm.read_text())["torch_counters"]["aot_autograd"]
+        if case == "same":
+            assert counters.get("autograd_cache_hit") == 3 and \
+                not counters.get("autograd_cache_miss"), counters
+        else:
+            assert counters.get("autograd_cache_miss") == 3, counters
+        with capsys.disabled():
+            print(f"\nvllm:{model} warm start ({case}): cachekey {sorted(labels)}, exit "
+                  f"{done.returncode}; real vLLM's AOTAutograd counters {counters}")

@@ -32,6 +32,7 @@ from cachekey_cli.vllm.compile.live import Live
 from cachekey_cli.vllm.compile.mode import CacheMode
 from cachekey_cli.vllm.compile.profile import VllmProfile
 from cachekey_cli.vllm.config import from_file, from_serve
+from cachekey_cli.vllm.records import INDEX_SETTING, NO_INDEX
 
 
 class InstalledVllmProfile(VllmProfile):
@@ -44,6 +45,8 @@ class InstalledVllmProfile(VllmProfile):
         self.serve = serve  # a from_serve.ServeSpec for vllm: models
         self.served: Any = None  # the from_serve.Serve built from it
         self.build_changes: tuple[str, ...] = ()  # what the model build changed (models.py)
+        # the model is decorated use_aot_compile=False: vLLM files no index and no artifacts
+        self.files_no_index = False
         self.live: Any = None
         self.notes: tuple[str, ...] = ()
         self.unmirrored: list[str] = []  # set-ups vLLM supports that these keys do not follow
@@ -143,6 +146,7 @@ class InstalledVllmProfile(VllmProfile):
         # vLLM's own model decorated use_aot_compile=False (its Transformers backend):
         # vLLM's backend, mode and functorch flags for that flag
         self.live.allow_aot(False)
+        self.files_no_index = True
         self.mode = CacheMode(self.live.aot_compile, self.live.mega, self.live.standalone,
                               self.live.cache_disabled)
         self.notes = (*self.notes, f"{type(module).__name__} is decorated "
@@ -216,6 +220,8 @@ class InstalledVllmProfile(VllmProfile):
         settings.update(self._served_settings())
         if self.mode.cache_disabled:
             notes.append("VLLM_DISABLE_COMPILE_CACHE=1: vLLM files no artifact under these keys")
+        if self.files_no_index:
+            settings[INDEX_SETTING] = NO_INDEX
         return ProfileInfo(
             name=self.name,
             client=f"vLLM {self.version} (importable)",

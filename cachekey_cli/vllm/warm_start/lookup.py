@@ -33,10 +33,11 @@ from typing import Any
 from cachekey_cli.cache_hits import baked as baked_mod
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
 from cachekey_cli.vllm import releases
+from cachekey_cli.vllm.compile.mode import flags_of
 from cachekey_cli.vllm.identity import code_check
 from cachekey_cli.vllm.identity.code_check import ModelCode
 from cachekey_cli.vllm.identity.code_factor import code_hash
-from cachekey_cli.vllm.records import Deployment
+from cachekey_cli.vllm.records import INDEX_SETTING, NO_INDEX, Deployment
 from cachekey_cli.vllm.warm_start import aot_load, fallback, folder_choice, loads, reuse
 
 NOT_EXACT = ("these keys are vLLM's torch side only (without what vLLM itself adds: its "
@@ -117,8 +118,16 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     # change names a new folder, whose Inductor cache starts empty
     own = aot.found is not None and (aot.model is not None or bool(aot.changed))
     folder = expected_aot or (aot.found.hash if own and aot.found else None)
+    # the profile's mode where the model sets its own (decorated use_aot_compile=False)
+    compiles_aot = (flags_of(info.cache_mode) or (m.aot,))[0] if info else m.aot
+    where = fallback.NoAotCache(
+        _release_row(info, dep).no_aot_inductor_dir, m.cache_disabled,
+        _rank_dir(dep, expected_folder, rank))
     pieces, fallback_notes = fallback.second_level(
-        pieces, now, dep, m.aot, m.mega, folder, assumed=expected_aot is None)
+        pieces, now, dep, compiles_aot, m.mega, folder, assumed=expected_aot is None,
+        no_aot=where)
+    if info is not None and info.settings.get(INDEX_SETTING) == NO_INDEX:
+        pieces = [_inductor_is_the_cache(p) for p in pieces]
     more = list(more) + list(fallback_notes)
     return CacheCheck(model=model_id(analysis),
                       profile="vllm", path=dep.path, kind=dep.kind, pieces=tuple(pieces),
@@ -141,6 +150,38 @@ def _release(info: Any, dep: Deployment) -> tuple[str, str | None]:
                 f"vLLM {writers[-1]}'s warm start assumed"), None
     return (f"not importable: vLLM {releases.NEWEST.version}'s warm start assumed (checked on "
             f"{releases.CHECKED})"), None
+
+
+def _inductor_is_the_cache(p: PieceCache) -> PieceCache:
+    """A model vLLM files no index for: a piece Inductor's cache serves whole (its AOTAutograd
+    entry) is as warm as that model's start gets, so it hits; the rest stays a miss."""
+    if p.cache != "miss" or p.fallback != "aotautograd":
+        return p
+    return dataclasses.replace(p, cache="hit", reasons=(
+        "vLLM files no index for this model (decorated use_aot_compile=False): every start "
+        "compiles it through Inductor's cache in the hash folder, which serves this piece "
+        "whole",), unchecked=())
+
+
+def _release_row(info: Any, dep: Deployment) -> releases.Release:
+    """The release whose rules apply: the installed one, else the newest that writes the
+    cache's layout (as ``_release`` words it)."""
+    version = info.vllm_version if info is not None else None
+    if version:
+        return releases.resolve(version).release
+    layouts = {f.factors.layout for f in dep.folders}
+    writers = [r for r in releases.RELEASES if r.layout in layouts]
+    return writers[-1] if len(layouts) == 1 and writers else releases.NEWEST
+
+
+def _rank_dir(dep: Deployment, folder: str | None, rank: str) -> str | None:
+    """``<hash>/rank_<r>_<dp>`` of this start's hash folder, where PATH holds it."""
+    import os
+
+    for f in dep.folders:
+        if folder is not None and f.hash == folder and f.rank in (rank, None):
+            return os.path.dirname(f.path) if f.prefix else f.path
+    return None
 
 
 def opt_out(m: folder_choice.Mode, overrides: Mapping[str, str]) -> str | None:
