@@ -42,15 +42,6 @@ class CacheMode:
         return "no aot-compile, per-piece artifacts"
 
 
-def flags_of(name: str) -> tuple[bool, bool] | None:
-    """(aot_compile, mega) of a mode ``CacheMode.name`` gave, or None for another name."""
-    for aot in (True, False):
-        for mega in (True, False):
-            if CacheMode(aot, mega, True, False).name == name:
-                return aot, mega
-    return None
-
-
 def read_mode(
     torch_release: tuple[int, int], environ: Mapping[str, str] | None = None
 ) -> CacheMode:

@@ -33,7 +33,6 @@ from typing import Any
 from cachekey_cli.cache_hits import baked as baked_mod
 from cachekey_cli.cache_hits.records import CacheCheck, CurrentPiece, PieceCache, model_id
 from cachekey_cli.vllm import releases
-from cachekey_cli.vllm.compile.mode import flags_of
 from cachekey_cli.vllm.identity import code_check
 from cachekey_cli.vllm.identity.code_check import ModelCode
 from cachekey_cli.vllm.identity.code_factor import code_hash
@@ -118,15 +117,17 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     # change names a new folder, whose Inductor cache starts empty
     own = aot.found is not None and (aot.model is not None or bool(aot.changed))
     folder = expected_aot or (aot.found.hash if own and aot.found else None)
-    # the profile's mode where the model sets its own (decorated use_aot_compile=False)
-    compiles_aot = (flags_of(info.cache_mode) or (m.aot,))[0] if info else m.aot
+    # a model decorated use_aot_compile=False compiles without AOT compile, whatever the
+    # environment says, and vLLM files no index for it
+    index_less = info is not None and info.settings.get(INDEX_SETTING) == NO_INDEX
+    compiles_aot = m.aot and not index_less
     where = fallback.NoAotCache(
         _release_row(info, dep).no_aot_inductor_dir, m.cache_disabled,
         _rank_dir(dep, expected_folder, rank))
     pieces, fallback_notes = fallback.second_level(
         pieces, now, dep, compiles_aot, m.mega, folder, assumed=expected_aot is None,
         no_aot=where)
-    if info is not None and info.settings.get(INDEX_SETTING) == NO_INDEX:
+    if index_less:
         pieces = [_inductor_is_the_cache(p) for p in pieces]
     more = list(more) + list(fallback_notes)
     return CacheCheck(model=model_id(analysis),
