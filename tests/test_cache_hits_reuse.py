@@ -70,3 +70,24 @@ def test_disabled_compile_cache_compiles_every_piece_and_says_so(monkeypatch):
     # VLLM_USE_AOT_COMPILE defaults to 0 under the opt-out: Inductor's folder is inherited
     assert [p.fallback for p in result.pieces[:3]] == ["unknown"] * 3
     assert result.exit_code == 1
+
+
+def test_without_aot_compile_inductor_is_looked_up_in_this_starts_hash_folder(monkeypatch):
+    # vLLM 0.33/0.34 point Inductor at <hash>/rank_<r>_<dp>/inductor_cache when they compile
+    # without AOT compile; a disabled cache (and 0.32) leaves it to the server's environment
+    from cachekey_cli.vllm.records import Deployment
+    from cachekey_cli.vllm.warm_start import fallback
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    dep = Deployment("/nowhere", "cache root", ())
+    now = [CurrentPiece("a", 0, "k", None)]
+    missed = [PieceCache("a", "miss", ("no index",))]
+    where = fallback.NoAotCache("hash_folder", False, None)
+    out, _ = fallback.second_level(missed, now, dep, False, False, None, False, no_aot=where)
+    assert out[0].fallback == "cold" and "hash folder is not in PATH" in \
+        out[0].fallback_reasons[0]
+    for rule, disabled in (("environment", False), ("hash_folder", True)):
+        where = fallback.NoAotCache(rule, disabled, "/nowhere/abc/rank_0_0")
+        out, _ = fallback.second_level(missed, now, dep, False, False, None, False,
+                                       no_aot=where)
+        assert out[0].fallback == "unknown", (rule, disabled)
