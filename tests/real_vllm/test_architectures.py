@@ -43,6 +43,27 @@ pytestmark = pytest.mark.skipif(
     not probe.installed(), reason="vLLM is not importable: make test-vllm"
 )
 
+
+def _release_row() -> Any:
+    import importlib.metadata
+
+    from cachekey_cli.vllm import releases
+
+    return releases.resolve(importlib.metadata.version("vllm")).release
+
+
+_ROW = _release_row() if probe.installed() else None
+# a release without a CudaBuild row (0.32.0) builds these models as the CPU host does: its
+# MoE layers stop on the CPU prepack kernel, in cachekey's one line and in vLLM alike
+needs_cuda_build = pytest.mark.skipif(
+    _ROW is not None and _ROW.cuda_build is None,
+    reason="no CudaBuild row for this vLLM release (vllm/releases.py)")
+# a release whose backend takes no use_aot_compile (0.32.0): the Transformers backend's
+# opt-out is listed as not reproduced there, not keyed
+needs_backend_aot_flag = pytest.mark.skipif(
+    _ROW is not None and not _ROW.backend_aot_flag,
+    reason="this vLLM release's backend takes no use_aot_compile (vllm/releases.py)")
+
 # family -> what the build must report having changed (a substring of one override line)
 FAMILIES = {
     "tiny-qwen3-moe": ("moe_forward", "CPUUnquantizedExperts"),
@@ -68,11 +89,13 @@ def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[st
     return done
 
 
+@needs_cuda_build
 @pytest.mark.parametrize(("model", "changed"), list(FAMILIES.items()))
 def test_architecture_keys_and_folder_equal_real_vllm(model, changed, tmp_path, capsys):
     _keys_and_folder_equal(model, changed, SERVE, tmp_path, capsys)
 
 
+@needs_cuda_build
 @pytest.mark.parametrize("model", ["tiny-qwen3-moe", "tiny-qwen3-next"])
 def test_bf16_keys_and_folder_equal_real_vllm(model, tmp_path, capsys):
     """In bf16, built as a CUDA host builds it, real vLLM compiles here too (the CPU's GEMM
@@ -143,6 +166,7 @@ def _keys_and_folder_equal(model: str, changed: tuple[str, ...], serve: tuple[st
               f"build: {'; '.join(overrides[-len(changed):])[:200]}")
 
 
+@needs_cuda_build
 @pytest.mark.parametrize("model", ["tiny-deepseek-v2", "tiny-qwen3-next"])
 def test_architecture_mega_mode_folders_and_aot_keys_equal_real_vllm(model, tmp_path, capsys):
     """vLLM's default mode files one AOT-compiled model (``torch_aot_compile/<hash>``) with
@@ -172,6 +196,7 @@ def test_architecture_mega_mode_folders_and_aot_keys_equal_real_vllm(model, tmp_
               f"hash folder {folder['hash']}")
 
 
+@needs_backend_aot_flag
 def test_transformers_backend_keys_and_folder_equal_real_vllm(tmp_path, capsys):
     """``HeliumForCausalLM`` is in none of vLLM's registry tables: vLLM serves it through its
     Transformers backend, which calls the compiled HF decoder with keywords (``[1, T]``
@@ -238,6 +263,7 @@ def test_the_release_row_names_what_the_installed_vllm_has():
 
 
 
+@needs_backend_aot_flag
 def test_transformers_backend_warm_start_is_served_by_the_hash_folders_inductor_cache(
         tmp_path, capsys):
     """The Transformers backend files no index (``use_aot_compile=False``): every start
@@ -274,3 +300,18 @@ def test_transformers_backend_warm_start_is_served_by_the_hash_folders_inductor_
         with capsys.disabled():
             print(f"\nvllm:{model} warm start ({case}): cachekey {sorted(labels)}, exit "
                   f"{done.returncode}; real vLLM's AOTAutograd counters {counters}")
+
+
+@pytest.mark.skipif(_ROW is None or _ROW.cuda_build is not None,
+                    reason="this vLLM release builds MoE models as a CUDA host does")
+def test_a_release_without_cuda_build_says_why_in_one_line(tmp_path):
+    """Without a CudaBuild row (vLLM 0.32.0), an MoE model is built the CPU host's way, which
+    calls a vllm._C kernel this wheel lacks: one line, exit 3, naming the kernel."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cachekey_cli", "-q", "diff", f"vllm:{MODELS / 'tiny-qwen3-moe'}",
+         "--platform", "cuda", "--", *SERVE],
+        env=_env(tmp_path / "unused"), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    line = done.stderr.strip().splitlines()[-1]
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert line.startswith("cachekey: error: vLLM cannot build") and "torch.ops._C." in line, \
+        line
