@@ -23,6 +23,23 @@ os.environ["VLLM_USE_MEGA_AOT_ARTIFACT"] = "0"
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 
+# set in the process by cachekey itself: the vllm profile sets VLLM_TARGET_DEVICE=cpu where it
+# is unset (vLLM picks its platform from it at import). It is an env factor of vLLM's folder,
+# so a test that leaves it behind moves the folder every later prediction from a baked
+# fixture cache expects.
+PROCESS_SET = ("VLLM_TARGET_DEVICE",)
+
+
+@pytest.fixture(autouse=True)
+def _process_environment_restored():
+    before = {k: os.environ.get(k) for k in PROCESS_SET}
+    yield
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
 
 def fixture_path(name: str) -> str:
     return os.path.relpath(FIXTURES / name, os.getcwd())
