@@ -222,6 +222,36 @@ def _described(seen: dict[str, int]) -> list[str]:
 
 
 @contextlib.contextmanager
+def _platform_answering(**answers: bool) -> Iterator[None]:
+    """vLLM's current platform answering ``is_cpu()``, ``is_cuda()``, … as given, meanwhile."""
+    from unittest import mock
+
+    from vllm.platforms import current_platform
+
+    with contextlib.ExitStack() as stack:
+        for name, answer in answers.items():
+            stack.enter_context(mock.patch.object(
+                type(current_platform), name, lambda *a, _answer=answer: _answer))
+        yield
+
+
+def _count(seen: dict[str, int], what: str) -> None:
+    seen[what] = seen.get(what, 0) + 1
+
+
+def _as_cuda(fn: Any, what: str, seen: dict[str, int], **answers: bool) -> Any:
+    """``fn`` run with the platform answering as a CUDA host's does (``answers``), each call
+    counted in ``seen`` under ``what``."""
+    def on_cuda(*args: Any, **kwargs: Any) -> Any:
+        with _platform_answering(**answers):
+            chosen = fn(*args, **kwargs)
+        _count(seen, what)
+        return chosen
+
+    return on_cuda
+
+
+@contextlib.contextmanager
 def cuda_forward_paths(row: Any, seen: dict[str, int]) -> Iterator[None]:
     """While vLLM builds the model: the forward paths a CUDA host's layers take (the
     release's ``CudaBuild`` row; None: nothing changed). Counts what changed in ``seen``."""
@@ -230,34 +260,18 @@ def cuda_forward_paths(row: Any, seen: dict[str, int]) -> Iterator[None]:
         return
     from unittest import mock
 
-    from vllm.platforms import current_platform
-
-    platform_cls = type(current_platform)
-
-    def count(what: str) -> None:
-        seen[what] = seen.get(what, 0) + 1
-
     with contextlib.ExitStack() as stack:
         owner, attr = _attr(row.moe_selector)
-        select = getattr(owner, attr)
-
-        def cuda_select(self: Any) -> Any:
-            with mock.patch.object(platform_cls, "is_cpu", lambda *a: False):
-                chosen = select(self)
-            count("moe_forward")
-            return chosen
-
-        stack.enter_context(mock.patch.object(owner, attr, cuda_select))
+        stack.enter_context(mock.patch.object(
+            owner, attr, _as_cuda(getattr(owner, attr), "moe_forward", seen, is_cpu=False)))
 
         owner, attr = _attr(row.moe_config_check)
         check = getattr(owner, attr)
+        refusing = _as_cuda(check, "moe_check", seen, is_cuda_alike=True)
 
         def cuda_check(self: Any) -> None:
-            if getattr(self, "is_act_and_mul", True) is False:
-                count("moe_check")
-                with mock.patch.object(platform_cls, "is_cuda_alike", lambda *a: True):
-                    return check(self)
-            return check(self)
+            # only the refusal of non-gated experts reads the platform
+            return (refusing if getattr(self, "is_act_and_mul", True) is False else check)(self)
 
         stack.enter_context(mock.patch.object(owner, attr, cuda_check))
 
@@ -269,7 +283,7 @@ def cuda_forward_paths(row: Any, seen: dict[str, int]) -> Iterator[None]:
             try:
                 return select_backend(*args, **kwargs)
             except NotImplementedError:
-                count("moe_backend")
+                _count(seen, "moe_backend")
                 triton = oracle.UnquantizedMoeBackend.TRITON
                 return triton, oracle.backend_to_kernel_cls(triton)[0]
 
@@ -283,29 +297,22 @@ def cuda_forward_paths(row: Any, seen: dict[str, int]) -> Iterator[None]:
             chosen = getattr(self, "_forward_method", None)
             if getattr(chosen, "__func__", None) is gdn.forward_cpu:
                 self._forward_method = self.forward_cuda
-                count("gdn")
+                _count(seen, "gdn")
 
         stack.enter_context(mock.patch.object(gdn, "__init__", cuda_init))
 
         if row.gemm_selector:
             owner, attr = _attr(row.gemm_selector)
-            dispatch = getattr(owner, attr)
-
-            def cuda_gemm(*args: Any, **kwargs: Any) -> Any:
-                with mock.patch.object(platform_cls, "is_cpu", lambda *a: False), \
-                        mock.patch.object(platform_cls, "is_cuda", lambda *a: True):
-                    chosen = dispatch(*args, **kwargs)
-                count("gemm")
-                return chosen
-
-            stack.enter_context(mock.patch.object(owner, attr, cuda_gemm))
+            stack.enter_context(mock.patch.object(owner, attr, _as_cuda(
+                getattr(owner, attr), "gemm", seen, is_cpu=False, is_cuda=True)))
         yield
 
 
 @contextlib.contextmanager
 def skip_cpu_weight_steps(row: Any, seen: dict[str, int]) -> Iterator[None]:
     """While vLLM's ``process_weights_after_loading`` runs: the weight steps of the CPU-only
-    kernels' classes (the release's ``cpu_weight_steps`` modules) do nothing."""
+    kernels' classes (the release's ``cpu_weight_steps`` modules) do nothing, and those that
+    branch on the platform (``platform_weight_steps``) take CUDA's branch."""
     if row is None:
         yield
         return
@@ -321,32 +328,17 @@ def skip_cpu_weight_steps(row: Any, seen: dict[str, int]) -> Iterator[None]:
                     continue
 
                 def skipped(self: Any, *a: Any, _name: str = cls.__name__, **k: Any) -> None:
-                    seen[f"skip:{_name}"] = seen.get(f"skip:{_name}", 0) + 1
+                    _count(seen, f"skip:{_name}")
 
                 stack.enter_context(mock.patch.object(
                     cls, "process_weights_after_loading", skipped))
         for name in row.platform_weight_steps:
             cls, _ = _attr(name + ".process_weights_after_loading")
             stack.enter_context(mock.patch.object(
-                cls, "process_weights_after_loading", _as_cuda_step(cls, seen)))
+                cls, "process_weights_after_loading", _as_cuda(
+                    cls.process_weights_after_loading, f"as_cuda:{cls.__name__}", seen,
+                    is_cpu=False)))
         yield
-
-
-def _as_cuda_step(cls: Any, seen: dict[str, int]) -> Any:
-    """``cls.process_weights_after_loading`` run with ``is_cpu()`` False: CUDA's branch."""
-    from unittest import mock
-
-    from vllm.platforms import current_platform
-
-    step = cls.process_weights_after_loading
-    platform_cls = type(current_platform)
-
-    def as_cuda(self: Any, layer: Any) -> None:
-        with mock.patch.object(platform_cls, "is_cpu", lambda *a: False):
-            step(self, layer)
-        seen[f"as_cuda:{cls.__name__}"] = seen.get(f"as_cuda:{cls.__name__}", 0) + 1
-
-    return as_cuda
 
 
 def _half_cuda_branches(model: Any, row: Any, dtype: Any) -> list[str]:
