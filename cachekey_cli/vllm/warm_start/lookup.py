@@ -82,7 +82,7 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
         notes.append(NOT_EXACT + ("; hit and stale are told apart with the snapshot baked into "
                                   "the cache" if keys.baked else "; the folder, the index and "
                                   "the torch build key are still checked"))
-    release, assumed = _release(info, dep)
+    row, release, assumed = _release(info, dep)
     if assumed:
         notes.append(assumed)
     facts = [("cache", f"vLLM {dep.kind} {dep.path}"),
@@ -122,7 +122,7 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
     index_less = info is not None and info.settings.get(INDEX_SETTING) == NO_INDEX
     compiles_aot = m.aot and not index_less
     where = fallback.NoAotCache(
-        _release_row(info, dep).no_aot_inductor_dir, m.cache_disabled,
+        row.no_aot_inductor_dir, m.cache_disabled,
         _rank_dir(dep, expected_folder, rank))
     pieces, fallback_notes = fallback.second_level(
         pieces, now, dep, compiles_aot, m.mega, folder, assumed=expected_aot is None,
@@ -135,22 +135,25 @@ def check(analysis: Any, dep: Deployment, now: Sequence[CurrentPiece],
                       facts=tuple(facts), notes=tuple(notes + more), folder=lines)
 
 
-def _release(info: Any, dep: Deployment) -> tuple[str, str | None]:
-    """The header's vLLM line, and a caveat when its rules are assumed: the installed vLLM
-    where the profile called it, else the newest release that writes the cache's layout."""
+def _release(info: Any, dep: Deployment) -> tuple[releases.Release, str, str | None]:
+    """The release whose warm-start rules apply, the header's vLLM line, and a caveat when
+    its rules are assumed: the installed vLLM where the profile called it, else the newest
+    release that writes the cache's layout, else the newest release."""
     version = info.vllm_version if info is not None else None
     if version:
         resolved = releases.resolve(version)
-        return (f"{version} (importable; warm-start rules checked on {releases.CHECKED})",
+        return (resolved.release,
+                f"{version} (importable; warm-start rules checked on {releases.CHECKED})",
                 resolved.assumed)
     layouts = {f.factors.layout for f in dep.folders}
     if len(layouts) == 1:
         (layout,) = layouts
-        writers = [r.version for r in releases.RELEASES if r.layout == layout]
-        return (f"not importable: the cache's factors file is vLLM {' or '.join(writers)}'s; "
-                f"vLLM {writers[-1]}'s warm start assumed"), None
-    return (f"not importable: vLLM {releases.NEWEST.version}'s warm start assumed (checked on "
-            f"{releases.CHECKED})"), None
+        writers = [r for r in releases.RELEASES if r.layout == layout]
+        names = [r.version for r in writers]
+        return (writers[-1], f"not importable: the cache's factors file is vLLM "
+                f"{' or '.join(names)}'s; vLLM {names[-1]}'s warm start assumed", None)
+    return (releases.NEWEST, f"not importable: vLLM {releases.NEWEST.version}'s warm start "
+            f"assumed (checked on {releases.CHECKED})", None)
 
 
 def _inductor_is_the_cache(p: PieceCache) -> PieceCache:
@@ -162,17 +165,6 @@ def _inductor_is_the_cache(p: PieceCache) -> PieceCache:
         "vLLM files no index for this model (decorated use_aot_compile=False): every start "
         "compiles it through Inductor's cache in the hash folder, which serves this piece "
         "whole",), unchecked=())
-
-
-def _release_row(info: Any, dep: Deployment) -> releases.Release:
-    """The release whose rules apply: the installed one, else the newest that writes the
-    cache's layout (as ``_release`` words it)."""
-    version = info.vllm_version if info is not None else None
-    if version:
-        return releases.resolve(version).release
-    layouts = {f.factors.layout for f in dep.folders}
-    writers = [r for r in releases.RELEASES if r.layout in layouts]
-    return writers[-1] if len(layouts) == 1 and writers else releases.NEWEST
 
 
 def _rank_dir(dep: Deployment, folder: str | None, rank: str) -> str | None:
