@@ -37,8 +37,7 @@ class Part:
     cls: str
 
     def text(self) -> str:
-        where = "" if self.layer is None else \
-            f"layer i{'' if self.layer == 0 else f'+{self.layer}'} "
+        where = "" if self.layer is None else f"{_layer_label(self.layer)} "
         return f"{where}{self.attr} ({self.cls})"
 
 
@@ -97,6 +96,7 @@ def reasons(found: Sequence[Kind]) -> tuple[str, ...]:
         return ()
     out = []
     ends = []
+    built_differently = False
     for kind in found:
         if kind is typical:
             continue
@@ -113,18 +113,18 @@ def reasons(found: Sequence[Kind]) -> tuple[str, ...]:
                        "modules but trace different ops: a per-layer value or shape reaches "
                        "the graph (compare them with cachekey explain on two snapshots)")
             continue
+        theirs_word = "the others have" if len(typical.pieces) > 1 else \
+            f"{typical.pieces[0]} has"
         differs = []
-        for layer in sorted({p.layer for p in (*only_mine, *only_theirs)}, key=_order):
+        for layer in sorted({p.layer for p in (*only_mine, *only_theirs) if p.layer is not None}):
             a = [p for p in only_mine if p.layer == layer]
             b = [p for p in only_theirs if p.layer == layer]
-            label = f"layer i{'' if layer == 0 else f'+{layer}'}"
-            theirs_word = "the others have" if len(typical.pieces) > 1 else \
-                f"{typical.pieces[0]} has"
-            differs.append(f"{label} has {_names(a) or 'no other module'} where "
+            differs.append(f"{_layer_label(layer)} has {_names(a) or 'no other module'} where "
                            f"{theirs_word} {_names(b) or 'no other module'}")
         out.append(f"{who} {'do' if len(kind.pieces) > 1 else 'does'} not share with "
                    f"{_pieces(typical.pieces)}: {'; '.join(differs)}")
-    if out and any("does not share" in line or "do not share" in line for line in out):
+        built_differently = True
+    if built_differently:
         out.append("Layers built from different modules compile once per kind: expected, "
                    "and no key is at fault")
     if ends:
@@ -132,8 +132,9 @@ def reasons(found: Sequence[Kind]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _order(layer: int | None) -> int:
-    return -1 if layer is None else layer
+def _layer_label(layer: int) -> str:
+    """Layer ``i``, ``i+1``, … relative to the first layer a piece touches."""
+    return f"layer i{'' if layer == 0 else f'+{layer}'}"
 
 
 def _names(parts: Sequence[Part]) -> str:
