@@ -115,17 +115,46 @@ def test_bf16_keys_and_folder_equal_real_vllm(model, tmp_path, capsys):
                            unkept)
 
 
-def _keys_and_folder_equal(model: str, changed: tuple[str, ...], serve: tuple[str, ...],
-                           tmp_path: Path, capsys: Any, unkept: tuple[str, ...] = ()) -> None:
+def _real_and_ours(model: str, serve: tuple[str, ...], tmp_path: Path, mode: str = MODE,
+                   cuda_build: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Real vLLM's compile of ``model`` (the driver's summary) and cachekey's snapshot of it,
+    both for a CUDA deployment with the same serve arguments, in ``mode``."""
+    mega = mode == "mega"
     real_json = tmp_path / "real.json"
     _run([sys.executable, str(DRIVER), str(MODELS / model), "--cache-root",
-          str(tmp_path / "vllm"), "--mode", MODE, "--platform", "cuda", "--cuda-build",
-          "--json-out", str(real_json), "--", *serve], _env(tmp_path / "vllm"))
-    real = json.loads(real_json.read_text())
+          str(tmp_path / "vllm"), "--mode", mode, "--platform", "cuda",
+          *(["--cuda-build"] if cuda_build else []), "--json-out", str(real_json), "--",
+          *serve], _env(tmp_path / "vllm", mega=mega))
     _run([sys.executable, "-m", "cachekey_cli", "-q", "snapshot", f"vllm:{MODELS / model}",
           "--platform", "cuda", "-o", str(tmp_path / "ours.json"), "--", *serve],
-         _env(tmp_path / "unused"))
-    ours = json.loads((tmp_path / "ours.json").read_text())
+         _env(tmp_path / "unused", mega=mega))
+    return json.loads(real_json.read_text()), json.loads((tmp_path / "ours.json").read_text())
+
+
+def _hash_folder_equal(profile: dict[str, Any], real: dict[str, Any], factors: bool = True
+                       ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The one hash folder vLLM filed, its prefix folder; cachekey named the same folder
+    (and, with ``factors``, the same four factor hashes)."""
+    (folder,) = real["hash_folders"]
+    (written,) = folder["prefixes"]
+    assert profile["hash_folder"] == folder["hash"] == written["folder_hash_recomputed"]
+    for factor in ("env_hash", "config_hash", "code_hash", "compiler_hash") if factors else ():
+        assert profile["folder_factors"][factor] == written[factor], factor
+    return folder, written
+
+
+def _filed_sets_equal(real: dict[str, Any], aot: list[str], fx: list[str]) -> list[str]:
+    """Inductor's aotautograd/ and fxgraph/ entries vLLM's compile filed are cachekey's keys;
+    the fxgraph/ keys."""
+    filed_aot = sorted({k for c in real["inductor_caches"] for k in c["aotautograd"]})
+    filed_fx = sorted({k for c in real["inductor_caches"] for k in c["fxgraph"]})
+    assert filed_aot == sorted(set(aot)) and filed_fx == sorted(set(fx))
+    return filed_fx
+
+
+def _keys_and_folder_equal(model: str, changed: tuple[str, ...], serve: tuple[str, ...],
+                           tmp_path: Path, capsys: Any, unkept: tuple[str, ...] = ()) -> None:
+    real, ours = _real_and_ours(model, serve, tmp_path)
     profile = ours["profile"]
     assert profile["compile_range"] == "[1, 2048]"
     assert len(profile["not_reproduced"]) == len(unkept), profile["not_reproduced"]
@@ -143,11 +172,7 @@ def _keys_and_folder_equal(model: str, changed: tuple[str, ...], serve: tuple[st
     fx = [p["keys"]["inductor_key"] for p in pieces]
     assert all(aot) and all(fx)
 
-    (folder,) = real["hash_folders"]
-    (written,) = folder["prefixes"]
-    assert profile["hash_folder"] == folder["hash"] == written["folder_hash_recomputed"]
-    for factor in ("env_hash", "config_hash", "code_hash", "compiler_hash"):
-        assert profile["folder_factors"][factor] == written[factor], factor
+    folder, written = _hash_folder_equal(profile, real)
     index = {ast.literal_eval(e["key"])[1]: e["value"]["cache_key"] for e in written["index"]}
     # one entry per AOT key: a piece whose key an earlier piece filed is served from memory
     assert set(index) <= set(range(len(pieces))) and set(index.values()) == set(aot), index
@@ -156,9 +181,7 @@ def _keys_and_folder_equal(model: str, changed: tuple[str, ...], serve: tuple[st
     for art in written["artifacts"]:
         i = int(art["name"].rsplit("_", 1)[1])
         assert art["aot_key"] == aot[i], art["name"]
-    filed_aot = sorted({k for c in real["inductor_caches"] for k in c["aotautograd"]})
-    filed_fx = sorted({k for c in real["inductor_caches"] for k in c["fxgraph"]})
-    assert filed_aot == sorted(set(aot)) and filed_fx == sorted(set(fx))
+    filed_fx = _filed_sets_equal(real, aot, fx)
     with capsys.disabled():
         print(f"\nvllm:{model} {MODE} {serve[-1]}: AOT keys {len(equal)}/{len(index)} index "
               f"entries equal ({len(pieces)} pieces, {len(set(aot))} unique), FX {len(filed_fx)}, "
@@ -171,22 +194,12 @@ def _keys_and_folder_equal(model: str, changed: tuple[str, ...], serve: tuple[st
 def test_architecture_mega_mode_folders_and_aot_keys_equal_real_vllm(model, tmp_path, capsys):
     """vLLM's default mode files one AOT-compiled model (``torch_aot_compile/<hash>``) with
     its pieces' ``aotautograd`` entries bundled in: both folders and every AOT key equal."""
-    real_json = tmp_path / "real.json"
-    _run([sys.executable, str(DRIVER), str(MODELS / model), "--cache-root",
-          str(tmp_path / "vllm"), "--mode", "mega", "--platform", "cuda", "--cuda-build",
-          "--json-out", str(real_json), "--", *SERVE], _env(tmp_path / "vllm", mega=True))
-    real = json.loads(real_json.read_text())
-    _run([sys.executable, "-m", "cachekey_cli", "-q", "snapshot", f"vllm:{MODELS / model}",
-          "--platform", "cuda", "-o", str(tmp_path / "ours.json"), "--", *SERVE],
-         _env(tmp_path / "unused", mega=True))
-    ours = json.loads((tmp_path / "ours.json").read_text())
+    real, ours = _real_and_ours(model, SERVE, tmp_path, mode="mega")
     profile = ours["profile"]
     assert profile["not_reproduced"] == [] and profile["cache_mode"] == "aot-compile+mega-artifact"
     aot = [p["keys"]["aot_key"] for p in ours["subgraphs"] if not p["splitting_op"]]
     assert all(aot)
-    (folder,) = real["hash_folders"]
-    (written,) = folder["prefixes"]
-    assert profile["hash_folder"] == folder["hash"] == written["folder_hash_recomputed"]
+    folder, _ = _hash_folder_equal(profile, real, factors=False)
     (model_dir,) = real["torch_aot_compile"]
     assert profile["aot_compile_folder"] == model_dir["hash"]
     assert model_dir["aotautograd"] == sorted(set(aot))
@@ -204,32 +217,18 @@ def test_transformers_backend_keys_and_folder_equal_real_vllm(tmp_path, capsys):
     files no index, no artifacts and no AOT-compiled model: the pieces are in the hash
     folder's ``inductor_cache`` (the unmodified driver; nothing to build as CUDA does)."""
     model = "tiny-helium"
-    real_json = tmp_path / "real.json"
-    _run([sys.executable, str(DRIVER), str(MODELS / model), "--cache-root",
-          str(tmp_path / "vllm"), "--mode", MODE, "--platform", "cuda",
-          "--json-out", str(real_json), "--", *SERVE], _env(tmp_path / "vllm"))
-    real = json.loads(real_json.read_text())
-    _run([sys.executable, "-m", "cachekey_cli", "-q", "snapshot", f"vllm:{MODELS / model}",
-          "--platform", "cuda", "-o", str(tmp_path / "ours.json"), "--", *SERVE],
-         _env(tmp_path / "unused"))
-    ours = json.loads((tmp_path / "ours.json").read_text())
+    real, ours = _real_and_ours(model, SERVE, tmp_path, cuda_build=False)
     profile = ours["profile"]
     assert profile["not_reproduced"] == [] and profile["aot_compile_folder"] is None
     pieces = [p for p in ours["subgraphs"] if not p["splitting_op"]]
     aot = [p["keys"]["aot_key"] for p in pieces]
     fx = [p["keys"]["inductor_key"] for p in pieces]
     assert all(aot) and all(fx)
-    (folder,) = real["hash_folders"]
-    (written,) = folder["prefixes"]
+    folder, written = _hash_folder_equal(profile, real)
     assert "index" not in written or not written["index"], written.get("index")
-    assert profile["hash_folder"] == folder["hash"] == written["folder_hash_recomputed"]
-    for factor in ("env_hash", "config_hash", "code_hash", "compiler_hash"):
-        assert profile["folder_factors"][factor] == written[factor], factor
-    filed_aot = sorted({k for c in real["inductor_caches"] for k in c["aotautograd"]})
-    filed_fx = sorted({k for c in real["inductor_caches"] for k in c["fxgraph"]})
-    assert filed_aot == sorted(set(aot)) and filed_fx == sorted(set(fx))
+    filed_fx = _filed_sets_equal(real, aot, fx)
     with capsys.disabled():
-        print(f"\nvllm:{model} {MODE}: aotautograd {len(filed_aot)}/{len(set(aot))} equal "
+        print(f"\nvllm:{model} {MODE}: aotautograd {len(set(aot))}/{len(set(aot))} equal "
               f"({len(pieces)} pieces), FX {len(filed_fx)}, hash folder {folder['hash']}")
 
 
